@@ -1,0 +1,129 @@
+"""Flex dates and date-times, typed column by column, with the d/M order decided per file.
+
+IB prints dates as yyyyMMdd, yyyy-MM-dd, MM/dd/yyyy or dd/MM/yyyy (a query setting) and
+date-times with ';', ' ', ', ' or 'T' between date and time, sometimes with a zone suffix
+(DOMAIN.md section 1). Slashed dates are ambiguous: the order is inferred from values that can
+only be read one way (a day above 12), a file that shows both orders is refused, and a file
+that cannot tell uses the configured order and says so. Never a silent guess, never mixed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+class DateOrder(enum.StrEnum):
+    MDY = "MDY"
+    DMY = "DMY"
+
+
+@dataclass(frozen=True)
+class DateOrderDecision:
+    order: DateOrder
+    # inferred | configured (a setting forces it) | fallback (no value could tell: reported)
+    # | not needed (no slashed dates in the file)
+    source: str
+    evidence: str
+
+
+class AmbiguousDatesError(ValueError):
+    pass
+
+
+_SLASHED = r"^(?P<first>\d{1,2})/(?P<second>\d{1,2})/(?P<year>\d{2}|\d{4})(?:\D|$)"
+_DATE_PART = r"(?P<d>\d{8}|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}-[A-Za-z]{3}-\d{2,4})"
+_TIME_PART = r"(?P<t>\d{1,2}:?\d{2}(?::?\d{2})?)"
+_DATETIME = rf"^{_DATE_PART}(?:(?:;|,\s*|\s+|T){_TIME_PART})?(?:\s*(?P<z>[A-Za-z][A-Za-z_/]*))?$"
+
+
+def _formats(order: DateOrder) -> list[tuple[str, str]]:
+    day_month = ("%d/%m", "%m/%d") if order is DateOrder.DMY else ("%m/%d", "%d/%m")
+    return [
+        (r"^\d{8}$", "%Y%m%d"),
+        (r"^\d{4}-\d{2}-\d{2}$", "%Y-%m-%d"),
+        (r"^\d{1,2}/\d{1,2}/\d{4}$", f"{day_month[0]}/%Y"),
+        (r"^\d{1,2}/\d{1,2}/\d{2}$", f"{day_month[0]}/%y"),
+        (r"^\d{1,2}-[A-Za-z]{3}-\d{4}$", "%d-%b-%Y"),
+        (r"^\d{1,2}-[A-Za-z]{3}-\d{2}$", "%d-%b-%y"),
+    ]
+
+
+def decide_order(
+    columns: Iterable[pa.Array], setting: str, fallback: DateOrder
+) -> DateOrderDecision:
+    """Pick the file's d/M order from every date-like column it has."""
+    day_first = month_first = seen = 0
+    for column in columns:
+        slashed = pc.extract_regex(column, _SLASHED)
+        if slashed.null_count == len(slashed):
+            continue
+        seen += len(slashed) - slashed.null_count
+        first = pc.cast(pc.struct_field(slashed, [0]), pa.int32())
+        second = pc.cast(pc.struct_field(slashed, [1]), pa.int32())
+        day_first += pc.sum(pc.greater(first, 12)).as_py() or 0
+        month_first += pc.sum(pc.greater(second, 12)).as_py() or 0
+    evidence = f"{day_first} values read only as d/M, {month_first} only as M/d"
+    if setting.upper() in DateOrder.__members__:
+        return DateOrderDecision(DateOrder(setting.upper()), "configured", evidence)
+    if not seen:
+        return DateOrderDecision(fallback, "not needed", "no d/M/y or M/d/y dates")
+    if day_first and month_first:
+        raise AmbiguousDatesError(f"dates in both d/M and M/d order ({evidence})")
+    if day_first:
+        return DateOrderDecision(DateOrder.DMY, "inferred", evidence)
+    if month_first:
+        return DateOrderDecision(DateOrder.MDY, "inferred", evidence)
+    return DateOrderDecision(fallback, "fallback", evidence)
+
+
+def parse_dates(values: pa.Array, order: DateOrder) -> pa.Array:
+    """Date strings (nulls already applied) to timestamp[s]; unreadable values become null
+    (the caller compares null counts to report them)."""
+    result = pa.nulls(len(values), pa.timestamp("s"))
+    for pattern, fmt in _formats(order):
+        matches = pc.match_substring_regex(values, pattern)
+        if not pc.any(matches).as_py():
+            continue
+        parsed = pc.strptime(
+            pc.if_else(matches, values, None), format=fmt, unit="s", error_is_null=True
+        )
+        result = pc.coalesce(result, parsed)
+    return result
+
+
+def _seconds_of_day(times: pa.Array) -> pa.Array:
+    digits = pc.replace_substring(times, ":", "")
+    digits = pc.if_else(pc.equal(pc.utf8_length(digits), 4), pc.binary_join_element_wise(
+        digits, "00", ""), digits)
+    digits = pc.utf8_lpad(digits, 6, "0")
+    hours = pc.cast(pc.utf8_slice_codeunits(digits, 0, 2), pa.int64())
+    minutes = pc.cast(pc.utf8_slice_codeunits(digits, 2, 4), pa.int64())
+    seconds = pc.cast(pc.utf8_slice_codeunits(digits, 4, 6), pa.int64())
+    valid = pc.and_(pc.less(hours, 24), pc.and_(pc.less(minutes, 60), pc.less(seconds, 61)))
+    total = pc.add(pc.add(pc.multiply(hours, 3600), pc.multiply(minutes, 60)), seconds)
+    return pc.if_else(valid, total, None)
+
+
+def parse_datetimes(values: pa.Array, order: DateOrder) -> tuple[pa.Array, bool]:
+    """Date-time strings to timestamp[s] as IB printed them (naive, the statement's zone).
+
+    Returns the values and whether any carried a zone suffix (ignored, and reported)."""
+    parts = pc.extract_regex(values, _DATETIME)
+    dates = parse_dates(pc.struct_field(parts, [0]), order)
+    times = pc.struct_field(parts, [1])
+    has_time = pc.invert(pc.is_null(times))
+    seconds = pc.if_else(has_time, _seconds_of_day(pc.fill_null(times, "000000")), 0)
+    stamps = pc.cast(pc.add(pc.cast(dates, pa.int64()), seconds), pa.timestamp("s"))
+    zones = pc.struct_field(parts, [2])
+    return stamps, zones.null_count < len(zones)
+
+
+def parse_times(values: pa.Array) -> pa.Array:
+    readable = pc.match_substring_regex(values, rf"^{_TIME_PART}$")
+    seconds = _seconds_of_day(pc.if_else(readable, values, None))
+    return pc.cast(pc.cast(seconds, pa.int32()), pa.time32("s"))

@@ -1,0 +1,172 @@
+"""The warehouse: one SQLAlchemy URL, DuckDB (embedded default) or PostgreSQL, same tables.
+
+Bulk data moves as Arrow: registered with DuckDB, streamed with COPY to PostgreSQL. Each
+`transaction()` is one database transaction; what it loads is all there or none of it is.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, make_url
+
+from qm_pipeline.lib.warehouse.types import sql_type
+
+_names = count()
+
+
+def q(identifier: str) -> str:
+    """Quote an identifier (Flex names can be SQL keywords: `order`, `type`, `date`)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{q(schema)}.{q(table)}"
+
+
+class Tx:
+    """One open transaction, with the bulk operations the loaders need."""
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        """Run SQL and fetch every row (DuckDB refuses new work while a result is unread)."""
+        result = self.conn.execute(sa.text(sql), dict(params or {}))
+        return [tuple(row) for row in result.fetchall()] if result.returns_rows else []
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        rows = self.execute(sql, params)
+        return rows[0][0] if rows else None
+
+    def arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        result = self.conn.execute(sa.text(sql), dict(params or {}))
+        names = list(result.keys())
+        rows = result.fetchall()
+        return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+
+    def columns(self, schema: str, table: str) -> dict[str, str]:
+        rows = self.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position",
+            {"s": schema, "t": table},
+        )
+        return {name: kind for name, kind in rows}
+
+    def tables(self, schema: str) -> list[str]:
+        rows = self.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s "
+            "ORDER BY table_name", {"s": schema},
+        )
+        return [name for (name,) in rows]
+
+    def ensure_table(self, schema: str, table: str, columns: pa.Schema) -> list[str]:
+        """Create the table, or add the columns it lacks (additive: nothing is dropped).
+
+        Returns the columns added to an existing table."""
+        existing = self.columns(schema, table)
+        if not existing:
+            body = ", ".join(f"{q(f.name)} {sql_type(f.type, self.dialect)}" for f in columns)
+            self.execute(f"CREATE TABLE {qualified(schema, table)} ({body})")
+            return []
+        added = [f for f in columns if f.name not in existing]
+        for f in added:
+            self.execute(
+                f"ALTER TABLE {qualified(schema, table)} "
+                f"ADD COLUMN {q(f.name)} {sql_type(f.type, self.dialect)}"
+            )
+        return [f.name for f in added]
+
+    def insert(self, schema: str, table: str, data: pa.Table) -> int:
+        """Append `data` (its columns by name) in bulk; returns the rows written."""
+        if data.num_rows == 0:
+            return 0
+        target = f"{qualified(schema, table)} ({', '.join(q(n) for n in data.column_names)})"
+        if self.dialect == "duckdb":
+            return self._insert_duckdb(target, data)
+        return self._copy_postgres(target, data)
+
+    @contextmanager
+    def staged(self, data: pa.Table) -> Iterator[str]:
+        """`data` as a relation SQL can read for the rest of the block (bulk, not row by row)."""
+        name = f"qm_stage_{next(_names)}"
+        if self.dialect == "duckdb":
+            driver = self.conn.connection.driver_connection
+            driver.register(name, data)
+            try:
+                yield name
+            finally:
+                driver.unregister(name)
+            return
+        columns = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                             for f in data.schema])
+        body = ", ".join(f"{q(f.name)} {sql_type(f.type, self.dialect)}" for f in columns)
+        self.execute(f"CREATE TEMPORARY TABLE {q(name)} ({body}) ON COMMIT DROP")
+        self._copy_postgres(f"{q(name)}", data)
+        try:
+            yield q(name)
+        finally:
+            self.execute(f"DROP TABLE IF EXISTS {q(name)}")
+
+    def _insert_duckdb(self, target: str, data: pa.Table) -> int:
+        driver = self.conn.connection.driver_connection
+        view = f"qm_arrow_{next(_names)}"
+        driver.register(view, data)
+        try:
+            self.execute(f"INSERT INTO {target} SELECT * FROM {view}")
+        finally:
+            driver.unregister(view)
+        return data.num_rows
+
+    def _copy_postgres(self, target: str, data: pa.Table) -> int:
+        buffer = io.BytesIO()
+        pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False))
+        driver = self.conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(
+            f"COPY {target} FROM STDIN WITH (FORMAT csv)"
+        ) as copy:
+            view = buffer.getbuffer()
+            for start in range(0, len(view), 1 << 20):
+                copy.write(view[start:start + (1 << 20)])
+        return data.num_rows
+
+
+class Warehouse:
+    """Connection factory for one warehouse URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("duckdb", "postgresql"):
+            raise ValueError(f"unsupported warehouse {self.dialect!r}: use duckdb or postgresql")
+        if self.dialect == "duckdb" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool if self.dialect ==
+                                       "duckdb" else sa.pool.QueuePool)
+
+    @property
+    def duckdb_path(self) -> Path | None:
+        database = make_url(self.url).database
+        return Path(database) if self.dialect == "duckdb" and database else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.engine.begin() as conn:
+            yield Tx(conn, self.dialect)
+
+    def describe(self) -> str:
+        """The URL without its password, for logs and metadata."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
