@@ -1,0 +1,42 @@
+# qm-pipeline: every target bootstraps its own environment (idempotent) from uv.lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+export DAGSTER_DISABLE_TELEMETRY := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test bench lint ui clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.8"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(VENV)/bin/qm demo
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m qm_pipeline_tests.bench
+
+lint: setup
+	$(VENV)/bin/ruff check qm_pipeline qm_pipeline_tests
+
+ui: setup
+	$(VENV)/bin/qm ui
+
+clean:
+	rm -rf $(VENV) $(TOOLS) qm_data .pytest_cache

@@ -1,0 +1,139 @@
+"""`qm`: run the pipeline's assets from a terminal, in-process, the same code the UI runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from qm_pipeline.lib import progress
+from qm_pipeline.lib.settings import load_settings
+from qm_pipeline.runner import RunOutcome, prepare_dagster_home, run_job
+
+app = typer.Typer(help="qm-pipeline: Interactive Brokers data, correct, complete, explained.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+
+DataDir = Annotated[Path | None, typer.Option(envvar="QM_DATA_DIR", help="Data folder.")]
+
+
+def _setup(data_dir: Path | None):
+    if data_dir:
+        os.environ["QM_DATA_DIR"] = str(data_dir)
+    settings = load_settings()
+    prepare_dagster_home(settings.data_dir)
+    return settings
+
+
+def _ingest_run(config: dict, **partition) -> RunOutcome:
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn(), console=console, transient=True)
+    tasks: dict[str, int] = {}
+
+    def report(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=total)
+        bar.update(tasks[name], completed=done)
+
+    token = progress.use(report)
+    try:
+        with bar:
+            return run_job("flex_ingest", run_config=config, **partition)
+    finally:
+        progress.reset(token)
+
+
+def _summary(outcome: RunOutcome) -> None:
+    from qm_pipeline.lib.flex.summary import run_summary
+    from qm_pipeline.lib.warehouse.engine import Warehouse
+
+    warehouse = Warehouse(load_settings().database_url)
+    rows = run_summary(warehouse, outcome.run_id)
+    warehouse.dispose()
+    table = Table(title="Flex reports loaded in this run")
+    for column in ("report", "accounts", "stmts", "rows seen", "rows loaded", "core rows",
+                   "d/M", "schema drift"):
+        table.add_column(column, justify="right" if "rows" in column else "left",
+                         overflow="fold")
+    for name, accounts, statements, seen, loaded, core, order, drift in rows:
+        table.add_row(name, accounts, str(statements), str(seen), str(loaded), str(core),
+                      order, drift or "-")
+    console.print(table if rows else "No new report was loaded (nothing pending or duplicates).")
+    for error in outcome.errors:
+        console.print(f"[red]error:[/red] {error}")
+    console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
+
+
+def _fetch_config(paths: list[str], web: bool, drop: bool, query_id: str | None = None) -> dict:
+    config = {"paths": paths, "use_web_service": web, "use_drop_folder": drop}
+    if query_id:
+        config["query_id"] = query_id
+    return {"ops": {"raw__flex_archive": {"config": config}}}
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Flex XML files or folders of them.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Archive and load Flex reports from files or folders."""
+    _setup(data_dir)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        console.print(f"[red]no such file or folder:[/red] {', '.join(missing)}")
+        raise typer.Exit(2)
+    outcome = _ingest_run(_fetch_config([str(p.resolve()) for p in paths], False, False),
+                          partition_key=date.today().isoformat())
+    _summary(outcome)
+    raise typer.Exit(0 if outcome.success else 1)
+
+
+@app.command()
+def fetch(
+    query_id: Annotated[str, typer.Option("--query-id", help="Flex Query id.")],
+    from_date: Annotated[str, typer.Option("--from", help="First report date, YYYY-MM-DD.")],
+    to_date: Annotated[str, typer.Option("--to", help="Last report date, YYYY-MM-DD.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Pull a date range from the Flex Web Service (token in QM_FLEX_TOKEN) and load it."""
+    _setup(data_dir)
+    if not os.environ.get("QM_FLEX_TOKEN"):
+        console.print("[red]QM_FLEX_TOKEN is not set[/red]: create a Flex Web Service token "
+                      "in Client Portal (Settings > Reporting) and export it.")
+        raise typer.Exit(2)
+    outcome = _ingest_run(_fetch_config([], True, False, query_id),
+                          partition_range=(from_date, to_date))
+    _summary(outcome)
+    raise typer.Exit(0 if outcome.success else 1)
+
+
+@app.command()
+def demo(data_dir: DataDir = None) -> None:
+    """Generate a sample multi-account history, serve it from a local fake Flex Web Service,
+    fetch it with the real client, load it and publish the analysts' copy."""
+    from qm_pipeline.lib.demo import run_demo
+
+    settings = _setup(data_dir)
+    outcome = run_demo(settings, _ingest_run)
+    _summary(outcome)
+    console.print(f"Warehouse: {settings.database_url}\nAnalysts' copy: "
+                  f"{settings.published_path}")
+    raise typer.Exit(0 if outcome.success else 1)
+
+
+@app.command()
+def ui(data_dir: DataDir = None, port: int = 3000) -> None:
+    """Start the Dagster UI on this code location."""
+    _setup(data_dir)
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    sys.exit(subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", str(workspace),
+                              "-p", str(port)]))
+

@@ -1,0 +1,79 @@
+"""`make bench`: the benchmark targets, measured in one run and printed with their ratios.
+
+Never asserted in tests (timings on a shared 2-core machine are not test material). Each
+figure is measured in a child process so start-up and peak memory are the command's own.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+BENCH_DIR = Path(os.environ.get("QM_BENCH_DIR", "bench_data"))
+
+
+def _timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS (MB) and exit code of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    code = subprocess.call(args, env={**os.environ, **(env or {})},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak, before) / 1024, code
+
+
+def _report(path: Path) -> Path:
+    from qm_pipeline.lib.flex.sample import SampleSpec, write_report
+
+    if not path.exists():
+        spec = SampleSpec(accounts=("U2000001", "U2000002", "U2000003", "U2000004"),
+                          start=date(2019, 1, 2), end=date(2023, 12, 29), trades_per_day=20,
+                          seed=11)
+        started = time.perf_counter()
+        write_report(spec, path)
+        print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in "
+              f"{time.perf_counter() - started:.1f} s")
+    return path
+
+
+def bench_flex_ingest() -> None:
+    BENCH_DIR.mkdir(exist_ok=True)
+    report = _report(BENCH_DIR / "flex_4x5y_20perday.xml")
+    size = report.stat().st_size / 1e6
+    py = sys.executable
+    scan, _, _ = _timed([py, "-c", "import sys, xml.etree.ElementTree as ET\n"
+                         "for _ in ET.iterparse(sys.argv[1]): pass", str(report)])
+    ibflex, _, ibflex_code = _timed([py, "-c", "import sys, ibflex.parser as p\n"
+                                     "p.parse(sys.argv[1])", str(report)])
+    with tempfile.TemporaryDirectory(dir=BENCH_DIR) as data:
+        qm = str(Path(sys.executable).with_name("qm"))
+        ingest, rss, code = _timed([qm, "ingest", str(report)], {"QM_DATA_DIR": data,
+                                                                 "DAGSTER_HOME": ""})
+    print(f"\nFlex ingest, {size:.0f} MB report (4 accounts x 5 years x 20 trades/day)")
+    print(f"  bare ElementTree.iterparse scan : {scan:7.2f} s")
+    status = "" if ibflex_code == 0 else f" (failed, exit {ibflex_code})"
+    print(f"  ibflex.parser.parse             : {ibflex:7.2f} s{status}")
+    print(f"  qm ingest into DuckDB (process) : {ingest:7.2f} s, peak RSS {rss:.0f} MB"
+          f"{'' if code == 0 else f' (FAILED, exit {code})'}")
+    print(f"  ingest / bare scan              : {ingest / scan:7.2f} x   (target <= 3)")
+    print(f"  ibflex parse / ingest           : {ibflex / ingest:7.2f} x   (target >= 5)")
+    print(f"  peak RSS                        : {rss:7.0f} MB  (target < 600)")
+
+
+BENCHES = [bench_flex_ingest]
+
+
+def main() -> None:
+    for bench in BENCHES:
+        bench()
+
+
+if __name__ == "__main__":
+    main()
