@@ -33,4 +33,4 @@ def test_jobs_schedules_and_checks():
     assert "flex_ingest_log_row_fidelity" in checks
     assert "flex_ingest_log_schema_drift" in checks
     assert "trades_key_unique" in checks and "instruments_key_unique" in checks
-    assert len(checks) == 17
+    assert len(checks) == 17  # fidelity, drift, 15 key checks

@@ -39,30 +39,22 @@ def schema_drift(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-def _key_check(name: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=dg.AssetKey(["core", name]), name=f"{name}_key_unique",
-                    blocking=True, description=f"core.{name} has one row per natural key.")
-    def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.get().transaction() as tx:
+_KEY_COLUMNS = {**{t.name: "natural_key" for t in CORE_TABLES}, "instruments": "conid"}
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec(f"{name}_key_unique", asset=dg.AssetKey(["core", name]),
+                             blocking=True, description=f"core.{name}: one row per {key}.")
+           for name, key in _KEY_COLUMNS.items()],
+)
+def key_uniqueness(warehouse: WarehouseResource):
+    """One step and one transaction for all core tables (each check is one SQL count)."""
+    with warehouse.get().transaction() as tx:
+        for name, key in _KEY_COLUMNS.items():
             total, distinct = tx.execute(
-                f'SELECT count(*), count(DISTINCT natural_key) FROM core."{name}"')[0]
-        return dg.AssetCheckResult(passed=total == distinct, metadata={
-            "rows": total, "duplicate_keys": total - distinct})
-
-    return check
-
-
-def _instruments_check() -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=dg.AssetKey(["core", "instruments"]), name="instruments_key_unique",
-                    blocking=True, description="core.instruments has one row per conid.")
-    def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.get().transaction() as tx:
-            total, distinct = tx.execute(
-                "SELECT count(*), count(DISTINCT conid) FROM core.instruments")[0]
-        return dg.AssetCheckResult(passed=total == distinct, metadata={
-            "rows": total, "duplicate_keys": total - distinct})
-
-    return check
-
-
-key_checks = [_key_check(t.name) for t in CORE_TABLES] + [_instruments_check()]
+                f'SELECT count(*), count(DISTINCT "{key}") FROM core."{name}"')[0]
+            yield dg.AssetCheckResult(
+                asset_key=dg.AssetKey(["core", name]), check_name=f"{name}_key_unique",
+                passed=total == distinct,
+                metadata={"rows": total, "duplicate_keys": total - distinct},
+            )

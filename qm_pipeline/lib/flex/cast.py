@@ -13,7 +13,14 @@ from decimal import Decimal, InvalidOperation
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qm_pipeline.lib.flex.dates import DateOrder, parse_dates, parse_datetimes, parse_times
+from qm_pipeline.lib.flex.dates import (
+    DateOrder,
+    NeedDateOrder,
+    has_slashed,
+    parse_dates,
+    parse_datetimes,
+    parse_times,
+)
 from qm_pipeline.lib.flex.errors import FlexInputError
 from qm_pipeline.lib.flex.reader import LINE_COLUMN
 from qm_pipeline.lib.flex.schema import Field, Kind, RowSchema, enum_values
@@ -51,7 +58,7 @@ class _Context:
     path: str
     tag: str
     lines: pa.Array
-    order: DateOrder
+    order: DateOrder | None  # None: not known yet (fine until a slashed date turns up)
 
     def fail(self, spec: Field, raw: pa.Array, typed: pa.Array, why: str) -> FlexInputError:
         bad = pc.and_(pc.invert(pc.is_null(raw)), pc.is_null(typed))
@@ -81,15 +88,22 @@ def _decimal(column: pa.Array, spec: Field, ctx: _Context) -> pa.Array:
             if value is None:
                 continue
             try:
+                pc.cast(pa.array([value], pa.string()), DECIMAL)
+                continue  # this one is fine: find the value Arrow refused
+            except pa.ArrowInvalid:
+                pass
+            try:
                 number = Decimal(value)
             except InvalidOperation:
                 raise ctx.fail_at(spec, column, index, "not a number") from None
+            if not number.is_finite() or abs(number) >= Decimal(10) ** (38 - DECIMAL_SCALE):
+                raise ctx.fail_at(spec, column, index, "number out of range") from None
             if number.as_tuple().exponent < -DECIMAL_SCALE:  # type: ignore[operator]
                 raise ctx.fail_at(
                     spec, column, index, f"more than {DECIMAL_SCALE} decimal places"
                 ) from None
-            if not number.is_finite() or abs(number) >= Decimal(10) ** (38 - DECIMAL_SCALE):
-                raise ctx.fail_at(spec, column, index, "number out of range") from None
+            # Python reads it (" 5", "5_000") but Arrow does not: still not a Flex number
+            raise ctx.fail_at(spec, column, index, "not a number") from None
         raise
 
 
@@ -112,7 +126,8 @@ def _unknown_codes(column: pa.Array, spec: Field) -> list[str]:
     return [f"{spec.attr}={v}" for v in values.to_pylist() if v and v not in known]
 
 
-def cast_rows(strings: pa.Table, schema: RowSchema, order: DateOrder, path: str) -> TypedRows:
+def cast_rows(strings: pa.Table, schema: RowSchema, order: DateOrder | None,
+              path: str) -> TypedRows:
     """Type every registry field of `schema` found in `strings`; the rest is drift."""
     ctx = _Context(path, schema.tag, strings.column(LINE_COLUMN).combine_chunks(), order)
     result = TypedRows(pa.table({}))
@@ -139,10 +154,12 @@ def _typed(column: pa.Array, spec: Field, ctx: _Context, result: TypedRows) -> p
         return _bool(column, spec, ctx)
     if kind in (Kind.DATE, Kind.DATETIME):
         column = pc.if_else(pc.equal(column, "MULTI"), pa.scalar(None, pa.string()), column)
+        if ctx.order is None and has_slashed(column):
+            raise NeedDateOrder(spec.attr)
         if kind is Kind.DATE:
-            typed = parse_dates(column, ctx.order)
+            typed = parse_dates(column, ctx.order or DateOrder.MDY)
         else:
-            typed, zoned = parse_datetimes(column, ctx.order)
+            typed, zoned = parse_datetimes(column, ctx.order or DateOrder.MDY)
             result.zone_suffix |= zoned
         if typed.null_count != column.null_count:
             raise ctx.fail(spec, column, typed, "not a date in a known Flex format")

@@ -10,7 +10,6 @@ that cannot tell uses the configured order and says so. Never a silent guess, ne
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -53,32 +52,48 @@ def _formats(order: DateOrder) -> list[tuple[str, str]]:
     ]
 
 
-def decide_order(
-    columns: Iterable[pa.Array], setting: str, fallback: DateOrder
-) -> DateOrderDecision:
-    """Pick the file's d/M order from every date-like column it has."""
-    day_first = month_first = seen = 0
-    for column in columns:
-        slashed = pc.extract_regex(column, _SLASHED)
-        if slashed.null_count == len(slashed):
-            continue
-        seen += len(slashed) - slashed.null_count
-        first = pc.cast(pc.struct_field(slashed, [0]), pa.int32())
-        second = pc.cast(pc.struct_field(slashed, [1]), pa.int32())
-        day_first += pc.sum(pc.greater(first, 12)).as_py() or 0
-        month_first += pc.sum(pc.greater(second, 12)).as_py() or 0
-    evidence = f"{day_first} values read only as d/M, {month_first} only as M/d"
-    if setting.upper() in DateOrder.__members__:
-        return DateOrderDecision(DateOrder(setting.upper()), "configured", evidence)
-    if not seen:
+class NeedDateOrder(Exception):
+    """Slashed dates met before the file's d/M order is known: scan the file first."""
+
+
+class DateEvidence:
+    """Counts, over a file's date columns, the slashed values only one order can read."""
+
+    def __init__(self) -> None:
+        self.day_first = self.month_first = self.slashed = 0
+
+    def add(self, column: pa.Array) -> None:
+        found = pc.extract_regex(column, _SLASHED)
+        if found.null_count == len(found):
+            return
+        self.slashed += len(found) - found.null_count
+        first = pc.cast(pc.struct_field(found, [0]), pa.int32())
+        second = pc.cast(pc.struct_field(found, [1]), pa.int32())
+        self.day_first += pc.sum(pc.greater(first, 12)).as_py() or 0
+        self.month_first += pc.sum(pc.greater(second, 12)).as_py() or 0
+
+    def decide(self, fallback: DateOrder) -> DateOrderDecision:
+        evidence = f"{self.day_first} values read only as d/M, {self.month_first} only as M/d"
+        if self.day_first and self.month_first:
+            raise AmbiguousDatesError(f"dates in both d/M and M/d order ({evidence})")
+        if self.day_first:
+            return DateOrderDecision(DateOrder.DMY, "inferred", evidence)
+        if self.month_first:
+            return DateOrderDecision(DateOrder.MDY, "inferred", evidence)
+        if self.slashed:
+            return DateOrderDecision(fallback, "fallback", evidence)
         return DateOrderDecision(fallback, "not needed", "no d/M/y or M/d/y dates")
-    if day_first and month_first:
-        raise AmbiguousDatesError(f"dates in both d/M and M/d order ({evidence})")
-    if day_first:
-        return DateOrderDecision(DateOrder.DMY, "inferred", evidence)
-    if month_first:
-        return DateOrderDecision(DateOrder.MDY, "inferred", evidence)
-    return DateOrderDecision(fallback, "fallback", evidence)
+
+
+def configured_order(setting: str) -> DateOrderDecision | None:
+    """The order a setting forces (QM_DATE_ORDER=MDY|DMY), or None for `auto`."""
+    if setting.upper() in DateOrder.__members__:
+        return DateOrderDecision(DateOrder(setting.upper()), "configured", "set by QM_DATE_ORDER")
+    return None
+
+
+def has_slashed(values: pa.Array) -> bool:
+    return bool(pc.any(pc.match_substring(values, "/")).as_py())
 
 
 def parse_dates(values: pa.Array, order: DateOrder) -> pa.Array:
@@ -119,8 +134,8 @@ def parse_datetimes(values: pa.Array, order: DateOrder) -> tuple[pa.Array, bool]
     has_time = pc.invert(pc.is_null(times))
     seconds = pc.if_else(has_time, _seconds_of_day(pc.fill_null(times, "000000")), 0)
     stamps = pc.cast(pc.add(pc.cast(dates, pa.int64()), seconds), pa.timestamp("s"))
-    zones = pc.struct_field(parts, [2])
-    return stamps, zones.null_count < len(zones)
+    zones = pc.struct_field(parts, [2])  # "" where the optional group did not take part
+    return stamps, bool(pc.any(pc.not_equal(zones, "")).as_py())
 
 
 def parse_times(values: pa.Array) -> pa.Array:

@@ -8,27 +8,45 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
 
 from qm_pipeline.lib.flex.archive import Archive, ArchivedReport
+from qm_pipeline.lib.flex.dates import (
+    AmbiguousDatesError,
+    DateEvidence,
+    DateOrder,
+    DateOrderDecision,
+    NeedDateOrder,
+    configured_order,
+)
 from qm_pipeline.lib.flex.errors import FlexInputError
-from qm_pipeline.lib.flex.load import LoadResult, already_loaded, load_plan
-from qm_pipeline.lib.flex.prepare import plan_load
-from qm_pipeline.lib.flex.reader import read_report
+from qm_pipeline.lib.flex.load import LoadResult, ReportLoader, already_loaded, date_columns
+from qm_pipeline.lib.flex.reader import stream_report
 from qm_pipeline.lib.settings import Settings
 from qm_pipeline.lib.warehouse.engine import Warehouse
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
 
 
-def ingest_report(warehouse: Warehouse, settings: Settings, report: ArchivedReport,
-                  run_id: str, progress: Progress | None = None) -> LoadResult:
-    started = time.perf_counter()
-    with warehouse.transaction() as tx:
-        if already_loaded(tx, report.sha256):
-            return LoadResult(report.sha256, report.original_name, "duplicate",
-                              notes=["the same bytes were loaded before: nothing to do"])
-    total = report.path.stat().st_size
-    done = 0
+def scan_date_order(path: Path, name: str, fallback: DateOrder) -> DateOrderDecision:
+    """Read a report once just for its dates, to decide its d/M order."""
+    evidence = DateEvidence()
+    header = stream_report(path, lambda key, rows: [evidence.add(c) for c in
+                                                    date_columns(key, rows)])
+    for statement in header.statements:
+        evidence.add(pa.array([statement.attrs.get(k) for k in
+                                 ("fromDate", "toDate", "whenGenerated")], pa.string()))
+    try:
+        return evidence.decide(fallback)
+    except AmbiguousDatesError as exc:
+        raise FlexInputError(name, f"{exc}: set QM_DATE_ORDER to MDY or DMY") from None
+
+
+def _load(warehouse: Warehouse, report: ArchivedReport, run_id: str,
+          decision: DateOrderDecision | None, progress: Progress | None) -> LoadResult:
+    total, done = report.path.stat().st_size, 0
 
     def advance(size: int) -> None:
         nonlocal done
@@ -36,15 +54,25 @@ def ingest_report(warehouse: Warehouse, settings: Settings, report: ArchivedRepo
         if progress:
             progress(report.original_name, done, total)
 
-    parsed = read_report(report.path, progress=advance)
-    plan = plan_load(parsed, report.sha256, report.original_name,
-                     date_order=settings.date_order,
-                     date_order_fallback=settings.date_order_fallback)
-    del parsed
     with warehouse.transaction() as tx:
-        if already_loaded(tx, report.sha256):  # another run got there first
-            return LoadResult(report.sha256, report.original_name, "duplicate")
-        result = load_plan(tx, plan, report, run_id)
+        if already_loaded(tx, report.sha256):
+            return LoadResult(report.sha256, report.original_name, "duplicate",
+                              notes=["the same bytes were loaded before: nothing to do"])
+        loader = ReportLoader(tx, report, decision)
+        stream_report(report.path, loader.on_chunk, header=loader.header, progress=advance)
+        return loader.finish(run_id)
+
+
+def ingest_report(warehouse: Warehouse, settings: Settings, report: ArchivedReport,
+                  run_id: str, progress: Progress | None = None) -> LoadResult:
+    started = time.perf_counter()
+    decision = configured_order(settings.date_order)
+    try:
+        result = _load(warehouse, report, run_id, decision, progress)
+    except NeedDateOrder:  # slashed dates: decide the order from the whole file, then load
+        decision = scan_date_order(report.path, report.original_name,
+                                   DateOrder(settings.date_order_fallback.upper()))
+        result = _load(warehouse, report, run_id, decision, progress)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -36,8 +36,15 @@ def natural_keys(typed: pa.Table, spec: CoreTable, statements: pa.Array,
     return _number_repeats(keys, statements, lines)
 
 
+# Where a row came from is not part of what it says: left out of content keys, so the same
+# row in two statements or two files gets the same key.
+_LINEAGE = frozenset({"natural_key", "file_sha256", "statement_index", "when_generated",
+                      "source_line"})
+
+
 def _with_content_keys(typed: pa.Table, keys: pa.Array, complete: pa.Array) -> pa.Array:
-    content = _array(pc.binary_join_element_wise(*[_text(c) for c in typed.columns], "\x1f"))
+    values = [_text(typed.column(n)) for n in typed.column_names if n not in _LINEAGE]
+    content = _array(pc.binary_join_element_wise(*values, "\x1f"))
     texts = keys.to_pylist()
     for index in np.flatnonzero(~complete.to_numpy(zero_copy_only=False)):
         digest = hashlib.sha256(content[int(index)].as_py().encode()).hexdigest()[:32]

@@ -1,16 +1,40 @@
-"""One report into the warehouse, in one transaction: raw rows, core upserts, the ingest log."""
+"""One report into the warehouse, in one transaction, while it streams in.
+
+Raw rows are written chunk by chunk as the reader produces them (so memory follows the chunk
+size, not the report size); typed core rows are kept until the end of the report, where they
+are keyed, deduplicated and upserted; then the ingest log, statements and file rows.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
 
 from qm_pipeline.lib.flex.archive import ArchivedReport
-from qm_pipeline.lib.flex.prepare import LoadPlan
+from qm_pipeline.lib.flex.cast import cast_rows
+from qm_pipeline.lib.flex.core_tables import CORE_BY_NAME, CORE_TABLES
+from qm_pipeline.lib.flex.dates import (
+    DateEvidence,
+    DateOrder,
+    DateOrderDecision,
+    NeedDateOrder,
+    parse_datetimes,
+)
+from qm_pipeline.lib.flex.prepare import (
+    account_row,
+    core_parts,
+    instrument_rows,
+    keyed_core,
+    raw_rows,
+    raw_table_name,
+)
+from qm_pipeline.lib.flex.reader import GroupKey, ReportHeader
+from qm_pipeline.lib.flex.schema import Kind, known_sections, row_schema
 from qm_pipeline.lib.warehouse.engine import Tx, qualified
-from qm_pipeline.lib.warehouse.migrations import FILES, INGEST_LOG
+from qm_pipeline.lib.warehouse.migrations import FILES, INGEST_LOG, STATEMENTS
 from qm_pipeline.lib.warehouse.upsert import merge_attributes, upsert_newest
 
 
@@ -30,71 +54,187 @@ class LoadResult:
     seconds: float = 0.0
 
 
+@dataclass
+class LogEntry:
+    account_id: str
+    section: str
+    row_tag: str
+    rows_seen: int = 0
+    core_rows: dict[str, int] = field(default_factory=dict)
+    unknown_attributes: set[str] = field(default_factory=set)
+    unknown_codes: set[str] = field(default_factory=set)
+    notes: set[str] = field(default_factory=set)
+
+
 def already_loaded(tx: Tx, sha256: str) -> bool:
     return bool(tx.scalar("SELECT count(*) FROM raw.flex_files WHERE file_sha256 = :s",
                           {"s": sha256}))
 
 
-def _loaded_counts(tx: Tx, plan: LoadPlan) -> dict[tuple[str, str, str], int]:
-    counts: dict[tuple[str, str, str], int] = {}
-    for table in plan.raw:
-        rows = tx.execute(
-            "SELECT COALESCE(statement_account_id, ''), section, row_tag, count(*) "
-            f"FROM {qualified('raw', table)} WHERE file_sha256 = :s GROUP BY 1, 2, 3",
-            {"s": plan.sha256},
-        )
-        counts.update({(a, s, t): n for a, s, t, n in rows})
-    return counts
+class ReportLoader:
+    """Receives a report's chunks (`on_chunk`) inside an open transaction; `finish` completes
+    the load. `order` None means the d/M order is not known yet: fine unless a slashed date
+    turns up (then cast raises NeedDateOrder and the caller scans the file first)."""
+
+    def __init__(self, tx: Tx, report: ArchivedReport, order: DateOrderDecision | None) -> None:
+        self.tx, self.report, self.decision = tx, report, order
+        self.header = ReportHeader()
+        self.log: dict[tuple[str, str, str], LogEntry] = {}
+        self.raw_known: dict[str, set[str]] = {}
+        self.parts: dict[str, list[pa.Table]] = defaultdict(list)
+        self.generated: dict[int | None, pa.Scalar] = {}
+        self.evidence = DateEvidence()
+
+    @property
+    def order(self) -> DateOrder | None:
+        return self.decision.order if self.decision else None
+
+    def statement_attr(self, index: int | None, attr: str) -> str | None:
+        return None if index is None else self.header.statements[index].attrs.get(attr)
+
+    def generated_at(self, index: int | None) -> pa.Scalar:
+        if index not in self.generated:
+            text = pa.array([self.statement_attr(index, "whenGenerated")], pa.string())
+            self.evidence.add(text)
+            if self.order is None and self.evidence.slashed:
+                raise NeedDateOrder("whenGenerated")
+            self.generated[index] = parse_datetimes(text, self.order or DateOrder.MDY)[0][0]
+        return self.generated[index]
+
+    def on_chunk(self, key: GroupKey, strings: pa.Table) -> None:
+        account = self.statement_attr(key.statement, "accountId")
+        entry = self.log.setdefault((account or "", key.section, key.tag),
+                                    LogEntry(account or "", key.section, key.tag))
+        entry.rows_seen += strings.num_rows
+        self.write_raw(raw_table_name(key.tag), raw_rows(
+            key, strings, self.report.sha256, account,
+            self.statement_attr(key.statement, "whenGenerated")))
+        if key.section not in known_sections() and key.statement is not None:
+            entry.notes.add(f"unknown section {key.section}")
+        schema = row_schema(key.tag)
+        if schema is None:
+            entry.notes.add(f"unknown row tag {key.tag}")
+            return
+        typed = cast_rows(strings, schema, self.order, self.report.original_name)
+        entry.unknown_attributes.update(typed.unknown_attributes)
+        entry.unknown_codes.update(typed.unknown_codes)
+        if typed.zone_suffix:
+            entry.notes.add("time zone suffix ignored: times are kept as printed")
+        for spec, part in core_parts(key, strings, typed, self.report.sha256, account,
+                                     self.generated_at(key.statement)):
+            self.parts[spec.name].append(part)
+            entry.core_rows[spec.name] = entry.core_rows.get(spec.name, 0) + part.num_rows
+
+    def write_raw(self, table: str, rows: pa.Table) -> None:
+        known = self.raw_known.get(table)
+        if known is None or not known.issuperset(rows.column_names):
+            self.tx.ensure_table("raw", table, rows.schema)
+            self.raw_known[table] = set(self.tx.columns("raw", table))
+        self.tx.insert("raw", table, rows)
+
+    def add_missing_accounts(self) -> None:
+        """Every statement's account is in core.accounts, even without AccountInformation."""
+        spec = CORE_BY_NAME["accounts"]
+        have = {a for part in self.parts.get("accounts", [])
+                for a in part.column("account_id").to_pylist()}
+        for statement in self.header.statements:
+            account = statement.attrs.get("accountId")
+            if account and account not in have:
+                have.add(account)
+                key = GroupKey(statement.index, "FlexStatement", "", "FlexStatement")
+                self.parts["accounts"].append(account_row(
+                    spec, account, key, self.report.sha256, self.generated_at(statement.index)))
+
+    def finish(self, run_id: str) -> LoadResult:
+        self.add_missing_accounts()
+        decision = self.decision or DateOrderDecision(DateOrder.MDY, "not needed",
+                                                      "no d/M/y or M/d/y dates")
+        accounts = sorted({s.attrs["accountId"] for s in self.header.statements
+                           if s.attrs.get("accountId")})
+        result = LoadResult(self.report.sha256, self.report.original_name, "loaded", accounts,
+                            len(self.header.statements),
+                            sum(e.rows_seen for e in self.log.values()))
+        core = {}
+        for spec in CORE_TABLES:
+            if self.parts.get(spec.name):
+                core[spec.name] = keyed_core(spec, self.parts.pop(spec.name))
+                result.core_rows[spec.name] = upsert_newest(self.tx, "core", spec.name,
+                                                            core[spec.name])
+        merge_attributes(self.tx, "core", "instruments", instrument_rows(core), "conid")
+        self.write_bookkeeping(result, decision, run_id)
+        return result
+
+    def loaded_counts(self) -> dict[tuple[str, str, str], int]:
+        counts: dict[tuple[str, str, str], int] = {}
+        for table in self.raw_known:
+            rows = self.tx.execute(
+                "SELECT COALESCE(statement_account_id, ''), section, row_tag, count(*) "
+                f"FROM {qualified('raw', table)} WHERE file_sha256 = :s GROUP BY 1, 2, 3",
+                {"s": self.report.sha256})
+            counts.update({(a, s, t): n for a, s, t, n in rows})
+        return counts
+
+    def write_bookkeeping(self, result: LoadResult, decision: DateOrderDecision,
+                          run_id: str) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        counts = self.loaded_counts()
+        log_rows = []
+        for key, entry in sorted(self.log.items()):
+            loaded = counts.get(key, 0)
+            result.rows_loaded += loaded
+            result.drift += [f"{entry.row_tag}.{a}" for a in sorted(entry.unknown_attributes)]
+            result.drift += [f"{entry.row_tag}: {n}" for n in sorted(entry.notes)
+                             if "unknown" in n]
+            log_rows.append({
+                "file_sha256": self.report.sha256, "account_id": entry.account_id,
+                "section": entry.section, "row_tag": entry.row_tag,
+                "raw_table": raw_table_name(entry.row_tag), "rows_seen": entry.rows_seen,
+                "rows_loaded": loaded, "core_tables": ",".join(sorted(entry.core_rows)) or None,
+                "core_rows": sum(entry.core_rows.values()),
+                "unknown_attributes": ",".join(sorted(entry.unknown_attributes)) or None,
+                "unknown_codes": ",".join(sorted(entry.unknown_codes)) or None,
+                "notes": "; ".join(sorted(entry.notes)) or None,
+                "date_order": decision.order.value, "date_order_source": decision.source,
+                "ingested_at": now,
+            })
+        self.tx.insert("raw", "flex_ingest_log", pa.Table.from_pylist(log_rows, INGEST_LOG))
+        self.tx.insert("raw", "flex_statements", self.statements_table())
+        if decision.source == "fallback":
+            result.notes.append(f"d/M order could not be told from the dates; used "
+                                f"{decision.order.value} ({decision.evidence})")
+        header, report = self.header, self.report
+        if header.declared_statements not in (None, str(len(header.statements))):
+            result.notes.append(f"FlexStatements count={header.declared_statements} but "
+                                f"{len(header.statements)} statements found (all loaded)")
+        self.tx.insert("raw", "flex_files", pa.Table.from_pylist([{
+            "file_sha256": report.sha256, "original_name": report.original_name,
+            "source": report.source, "archive_path": str(report.path),
+            "size_bytes": report.path.stat().st_size, "query_name": header.root.get("queryName"),
+            "query_type": header.root.get("type"),
+            "statements_declared": header.declared_statements,
+            "statements_found": len(header.statements), "accounts": ",".join(result.accounts),
+            "date_order": decision.order.value, "date_order_source": decision.source,
+            "rows_seen": result.rows_seen, "rows_loaded": result.rows_loaded,
+            "ingested_at": now, "run_id": run_id,
+        }], FILES))
+
+    def statements_table(self) -> pa.Table:
+        rows = [{
+            "file_sha256": self.report.sha256, "statement_index": s.index,
+            "account_id": s.attrs.get("accountId"), "from_date": s.attrs.get("fromDate"),
+            "to_date": s.attrs.get("toDate"), "period": s.attrs.get("period"),
+            "when_generated": s.attrs.get("whenGenerated"),
+            "when_generated_at": self.generated_at(s.index).as_py(),
+            "sections": ",".join(s.sections),
+        } for s in self.header.statements]
+        return pa.Table.from_pylist(rows, STATEMENTS)
 
 
-def load_plan(tx: Tx, plan: LoadPlan, report: ArchivedReport, run_id: str) -> LoadResult:
-    """Write everything `plan` holds. The caller owns the transaction (all or nothing)."""
-    result = LoadResult(plan.sha256, report.original_name, "loaded", plan.accounts,
-                        plan.statements.num_rows, plan.rows_seen)
-    for table, parts in plan.raw.items():
-        for part in parts:
-            tx.ensure_table("raw", table, part.schema)
-            tx.insert("raw", table, part)
-    counts = _loaded_counts(tx, plan)
-    for name, rows in plan.core.items():
-        result.core_rows[name] = upsert_newest(tx, "core", name, rows)
-    merge_attributes(tx, "core", "instruments", plan.instruments, "conid")
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    log_rows = []
-    for key, entry in sorted(plan.log.items()):
-        loaded = counts.get(key, 0)
-        result.rows_loaded += loaded
-        result.drift += [f"{entry.row_tag}.{a}" for a in sorted(entry.unknown_attributes)]
-        result.drift += [f"{entry.row_tag}: {n}" for n in sorted(entry.notes) if "unknown" in n]
-        log_rows.append({
-            "file_sha256": plan.sha256, "account_id": entry.account_id,
-            "section": entry.section, "row_tag": entry.row_tag, "raw_table": entry.raw_table,
-            "rows_seen": entry.rows_seen, "rows_loaded": loaded,
-            "core_tables": ",".join(sorted(entry.core_rows)) or None,
-            "core_rows": sum(entry.core_rows.values()),
-            "unknown_attributes": ",".join(sorted(entry.unknown_attributes)) or None,
-            "unknown_codes": ",".join(sorted(entry.unknown_codes)) or None,
-            "notes": "; ".join(sorted(entry.notes)) or None,
-            "date_order": plan.date_order.order.value,
-            "date_order_source": plan.date_order.source, "ingested_at": now,
-        })
-    tx.insert("raw", "flex_ingest_log", pa.Table.from_pylist(log_rows, INGEST_LOG))
-    tx.insert("raw", "flex_statements", plan.statements)
-    if plan.date_order.source == "fallback":
-        result.notes.append(
-            f"d/M order could not be told from the dates; used {plan.date_order.order.value}"
-        )
-    tx.insert("raw", "flex_files", pa.Table.from_pylist([{
-        "file_sha256": plan.sha256, "original_name": report.original_name,
-        "source": report.source, "archive_path": str(report.path),
-        "size_bytes": report.path.stat().st_size, "query_name": plan.root.get("queryName"),
-        "query_type": plan.root.get("type"), "statements_declared": plan.declared_statements,
-        "statements_found": plan.statements.num_rows, "accounts": ",".join(plan.accounts),
-        "date_order": plan.date_order.order.value, "date_order_source": plan.date_order.source,
-        "rows_seen": result.rows_seen, "rows_loaded": result.rows_loaded, "ingested_at": now,
-        "run_id": run_id,
-    }], FILES))
-    if plan.declared_statements not in (None, str(plan.statements.num_rows)):
-        result.notes.append(f"FlexStatements count={plan.declared_statements} but "
-                            f"{plan.statements.num_rows} statements found (all loaded)")
-    return result
+def date_columns(key: GroupKey, strings: pa.Table) -> list[pa.Array]:
+    """The text columns of a chunk that the registry types as dates (for the order scan)."""
+    schema = row_schema(key.tag)
+    if schema is None:
+        return []
+    return [strings.column(name).combine_chunks() for name in strings.column_names
+            if (spec := schema.fields.get(name)) and spec.kind in (Kind.DATE, Kind.DATETIME)]
+

@@ -1,37 +1,24 @@
-"""A parsed report turned into what the warehouse receives: raw rows, core rows, the log.
+"""Report rows shaped for the warehouse: raw rows with lineage, typed core rows, instruments.
 
-Everything that can fail on bad input fails here, before the warehouse is touched.
+Pure functions over Arrow chunks; `load.py` drives them while the report streams in.
 """
 
 from __future__ import annotations
-
-from collections import defaultdict
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qm_pipeline.lib.flex.cast import TypedRows, arrow_type, cast_rows
+from qm_pipeline.lib.flex.cast import TypedRows, arrow_type
 from qm_pipeline.lib.flex.core_tables import (
     CORE_BY_NAME,
-    CORE_TABLES,
     INSTRUMENT_ATTRIBUTES,
     INSTRUMENT_SOURCES,
     CoreTable,
     core_table_for,
 )
-from qm_pipeline.lib.flex.dates import (
-    AmbiguousDatesError,
-    DateOrder,
-    DateOrderDecision,
-    decide_order,
-    parse_datetimes,
-)
-from qm_pipeline.lib.flex.errors import FlexInputError
 from qm_pipeline.lib.flex.keys import natural_keys, newest_per_key
-from qm_pipeline.lib.flex.reader import LINE_COLUMN, OFFSET_COLUMN, GroupKey, ParsedReport
-from qm_pipeline.lib.flex.schema import Kind, known_sections, row_schema, row_schemas
+from qm_pipeline.lib.flex.reader import LINE_COLUMN, OFFSET_COLUMN, ORDINAL_COLUMN, GroupKey
 from qm_pipeline.lib.naming import snake_case
 
 RAW_LINEAGE = (
@@ -43,6 +30,7 @@ CORE_LINEAGE = pa.schema([
     ("statement_index", pa.int64()), ("when_generated", pa.timestamp("s")),
     ("source_line", pa.int64()),
 ])
+_BOOKKEEPING = (LINE_COLUMN, OFFSET_COLUMN, ORDINAL_COLUMN)
 
 
 def core_schema(spec: CoreTable) -> pa.Schema:
@@ -81,198 +69,86 @@ def raw_columns(attrs: list[str]) -> dict[str, str]:
     return mapping
 
 
-@dataclass
-class LogEntry:
-    account_id: str
-    section: str
-    row_tag: str
-    raw_table: str
-    rows_seen: int = 0
-    core_rows: dict[str, int] = field(default_factory=dict)
-    unknown_attributes: set[str] = field(default_factory=set)
-    unknown_codes: set[str] = field(default_factory=set)
-    notes: set[str] = field(default_factory=set)
+def _repeat(value: object, kind: pa.DataType, count: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, kind), count)
 
 
-@dataclass
-class LoadPlan:
-    sha256: str
-    path: str
-    root: dict[str, str]
-    declared_statements: str | None
-    statements: pa.Table
-    date_order: DateOrderDecision
-    raw: dict[str, list[pa.Table]]
-    core: dict[str, pa.Table]
-    instruments: pa.Table
-    log: dict[tuple[str, str, str], LogEntry]
-
-    @property
-    def accounts(self) -> list[str]:
-        return sorted({a for a in self.statements.column("account_id").to_pylist() if a})
-
-    @property
-    def rows_seen(self) -> int:
-        return sum(entry.rows_seen for entry in self.log.values())
+def raw_rows(key: GroupKey, strings: pa.Table, sha256: str, account: str | None,
+             generated: str | None) -> pa.Table:
+    """Every attribute as text, behind the lineage columns."""
+    attrs = [n for n in strings.column_names if n not in _BOOKKEEPING]
+    names = raw_columns(attrs)
+    count = strings.num_rows
+    text = pa.string()
+    lineage = [
+        _repeat(sha256, text, count), _repeat(key.statement, pa.int64(), count),
+        _repeat(account, text, count), _repeat(generated, text, count),
+        _repeat(key.section, text, count), _repeat(key.tag, text, count),
+        _repeat(key.parent, text, count), strings.column(ORDINAL_COLUMN),
+        strings.column(LINE_COLUMN),
+    ]
+    return pa.Table.from_arrays([*lineage, *(strings.column(a) for a in attrs)],
+                                names=[*RAW_LINEAGE, *(names[a] for a in attrs)])
 
 
-def _date_columns(report: ParsedReport) -> list[pa.Array]:
-    found = [pa.array([s.attrs.get(k) for s in report.statements for k in
-                       ("fromDate", "toDate", "whenGenerated")], pa.string())]
-    for key, table in report.tables.items():
-        schema = row_schema(key.tag)
-        for name in table.column_names:
-            spec = schema.fields.get(name) if schema else None
-            if spec and spec.kind in (Kind.DATE, Kind.DATETIME):
-                found.append(table.column(name).combine_chunks())
-    return found
-
-
-def _statements_table(report: ParsedReport, sha256: str, order: DateOrder) -> pa.Table:
-    statements = report.statements
-    generated = pa.array([s.attrs.get("whenGenerated") for s in statements], pa.string())
-    return pa.table({
-        "file_sha256": pa.array([sha256] * len(statements), pa.string()),
-        "statement_index": pa.array([s.index for s in statements], pa.int64()),
-        "account_id": pa.array([s.attrs.get("accountId") for s in statements], pa.string()),
-        "from_date": pa.array([s.attrs.get("fromDate") for s in statements], pa.string()),
-        "to_date": pa.array([s.attrs.get("toDate") for s in statements], pa.string()),
-        "period": pa.array([s.attrs.get("period") for s in statements], pa.string()),
-        "when_generated": generated,
-        "when_generated_at": parse_datetimes(generated, order)[0],
-        "sections": pa.array([",".join(s.sections) for s in statements], pa.string()),
-    })
-
-
-class _Planner:
-    def __init__(self, report: ParsedReport, sha256: str, path: str,
-                 decision: DateOrderDecision) -> None:
-        self.report, self.sha256, self.path, self.decision = report, sha256, path, decision
-        self.statements = _statements_table(report, sha256, decision.order)
-        self.raw: dict[str, list[pa.Table]] = defaultdict(list)
-        self.core_parts: dict[str, list[pa.Table]] = defaultdict(list)
-        self.log: dict[tuple[str, str, str], LogEntry] = {}
-
-    def statement_attr(self, index: int | None, attr: str) -> str | None:
-        return None if index is None else self.report.statements[index].attrs.get(attr)
-
-    def generated_at(self, index: int | None) -> pa.Scalar:
-        if index is None:
-            return pa.scalar(None, pa.timestamp("s"))
-        return self.statements.column("when_generated_at")[index]
-
-    def add(self, key: GroupKey, strings: pa.Table) -> None:
-        if strings.num_rows > 1 and strings.column(OFFSET_COLUMN).num_chunks > 1:
-            strings = strings.sort_by(OFFSET_COLUMN)
-        account = self.statement_attr(key.statement, "accountId") or ""
-        entry = self.log.setdefault(
-            (account, key.section, key.tag),
-            LogEntry(account, key.section, key.tag, raw_table_name(key.tag)),
-        )
-        entry.rows_seen += strings.num_rows
-        self.raw[raw_table_name(key.tag)].append(self.raw_rows(key, strings))
-        schema = row_schema(key.tag)
-        if key.section not in known_sections() and key.statement is not None:
-            entry.notes.add(f"unknown section {key.section}")
-        if schema is None:
-            entry.notes.add(f"unknown row tag {key.tag}")
-            return
-        typed = cast_rows(strings, schema, self.decision.order, self.path)
-        entry.unknown_attributes.update(typed.unknown_attributes)
-        entry.unknown_codes.update(typed.unknown_codes)
-        if typed.zone_suffix:
-            entry.notes.add("time zone suffix ignored: times are kept as printed")
-        self.route(key, strings, typed, entry)
-
-    def raw_rows(self, key: GroupKey, strings: pa.Table) -> pa.Table:
-        attrs = [n for n in strings.column_names if n not in (LINE_COLUMN, OFFSET_COLUMN)]
-        names = raw_columns(attrs)
-        count = strings.num_rows
-
-        def const(value: object, kind: pa.DataType | None = None) -> pa.Array:
-            return pa.repeat(pa.scalar(value, kind or pa.string()), count)
-
-        lineage = {
-            "file_sha256": const(self.sha256),
-            "statement_index": const(key.statement, pa.int64()),
-            "statement_account_id": const(self.statement_attr(key.statement, "accountId")),
-            "when_generated": const(self.statement_attr(key.statement, "whenGenerated")),
-            "section": const(key.section),
-            "row_tag": const(key.tag),
-            "parent": const(key.parent),
-            "ordinal": pa.array(np.arange(count, dtype=np.int64)),
-            "source_line": strings.column(LINE_COLUMN),
-        }
-        return pa.table({**lineage, **{names[a]: strings.column(a) for a in attrs}})
-
-    def route(self, key: GroupKey, strings: pa.Table, typed: TypedRows, entry: LogEntry) -> None:
-        data = typed.table
-        levels = data.column("level_of_detail") if "level_of_detail" in data.column_names \
-            else pa.nulls(data.num_rows, pa.string())
-        for level in pc.unique(levels).to_pylist():
-            spec = core_table_for(key.tag, level)
-            if spec is None:
-                continue
+def core_parts(key: GroupKey, strings: pa.Table, typed: TypedRows, sha256: str,
+               account: str | None, generated: pa.Scalar) -> list[tuple[CoreTable, pa.Table]]:
+    """Route typed rows to core tables by tag and levelOfDetail, with lineage columns."""
+    data = typed.table
+    levels = data.column("level_of_detail") if "level_of_detail" in data.column_names \
+        else pa.nulls(data.num_rows, pa.string())
+    distinct = pc.unique(levels).to_pylist()
+    parts = []
+    for level in distinct:
+        spec = core_table_for(key.tag, level)
+        if spec is None:
+            continue
+        part, lines = data, strings.column(LINE_COLUMN)
+        if len(distinct) > 1:
             mask = pc.is_null(levels) if level is None else pc.equal(levels, level)
-            part = data.filter(mask) if len(pc.unique(levels)) > 1 else data
-            lines = strings.column(LINE_COLUMN).filter(mask) if part is not data \
-                else strings.column(LINE_COLUMN)
-            self.core_parts[spec.name].append(self.core_rows(key, spec, part, lines))
-            entry.core_rows[spec.name] = entry.core_rows.get(spec.name, 0) + part.num_rows
+            part, lines = data.filter(mask), lines.filter(mask)
+        parts.append((spec, with_lineage(spec, part, lines, key, sha256, account, generated)))
+    return parts
 
-    def core_rows(self, key: GroupKey, spec: CoreTable, data: pa.Table,
-                  lines: pa.ChunkedArray) -> pa.Table:
-        target = core_schema(spec)
-        columns = {f.name: data.column(f.name) for f in target if f.name in data.column_names}
-        count = data.num_rows
-        account = self.statement_attr(key.statement, "accountId")
-        if account and "account_id" in columns:  # rows inherit their statement's account
-            columns["account_id"] = pc.fill_null(columns["account_id"], account)
-        columns.update(
-            natural_key=pa.nulls(count, pa.string()),
-            file_sha256=pa.repeat(pa.scalar(self.sha256), count),
-            statement_index=pa.repeat(pa.scalar(key.statement, pa.int64()), count),
-            when_generated=pa.repeat(self.generated_at(key.statement), count),
-            source_line=lines,
-        )
-        return pa.table(columns).select(target.names).cast(target)
 
-    def accounts_without_information(self) -> None:
-        """Every statement's account is in core.accounts, even without AccountInformation."""
-        have = set()
-        for part in self.core_parts.get("accounts", []):
-            have.update(part.column("account_id").to_pylist())
-        spec = CORE_BY_NAME["accounts"]
-        for statement in self.report.statements:
-            account = statement.attrs.get("accountId")
-            if not account or account in have:
-                continue
-            have.add(account)
-            row = pa.table({"account_id": [account]}).cast(pa.schema([("account_id",
-                                                                      pa.string())]))
-            key = GroupKey(statement.index, "FlexStatement", "", "FlexStatement")
-            typed = pa.table({f.name: pa.nulls(1, f.type) for f in core_schema(spec)
-                              if f.name not in CORE_LINEAGE.names})
-            typed = typed.set_column(typed.schema.get_field_index("account_id"), "account_id",
-                                     row.column("account_id"))
-            self.core_parts["accounts"].append(
-                self.core_rows(key, spec, typed, pa.chunked_array([pa.array([None], pa.int64())]))
-            )
+def with_lineage(spec: CoreTable, data: pa.Table, lines: pa.ChunkedArray | pa.Array,
+                 key: GroupKey, sha256: str, account: str | None,
+                 generated: pa.Scalar) -> pa.Table:
+    target = core_schema(spec)
+    count = data.num_rows
+    columns = {f.name: data.column(f.name) for f in target if f.name in data.column_names}
+    if account and "account_id" in columns:  # rows inherit their statement's account
+        columns["account_id"] = pc.fill_null(columns["account_id"], account)
+    columns.update(
+        natural_key=pa.nulls(count, pa.string()),
+        file_sha256=_repeat(sha256, pa.string(), count),
+        statement_index=_repeat(key.statement, pa.int64(), count),
+        when_generated=pa.repeat(generated, count),
+        source_line=lines,
+    )
+    return pa.Table.from_pydict({n: columns[n] for n in target.names}).cast(target)
 
-    def core(self) -> dict[str, pa.Table]:
-        tables = {}
-        for spec in CORE_TABLES:
-            parts = self.core_parts.get(spec.name)
-            if not parts:
-                continue
-            table = pa.concat_tables(parts)
-            keys = natural_keys(table, spec, pc.fill_null(table.column("statement_index"), -1)
-                                .combine_chunks(), table.column("source_line").combine_chunks())
-            table = table.set_column(table.schema.get_field_index("natural_key"),
-                                     "natural_key", keys)
-            tables[spec.name] = newest_per_key(table, "natural_key", "when_generated",
-                                               "statement_index", "source_line")
-        return tables
+
+def account_row(spec: CoreTable, account: str, key: GroupKey, sha256: str,
+                generated: pa.Scalar) -> pa.Table:
+    """A core.accounts row for a statement whose report has no AccountInformation."""
+    target = core_schema(spec)
+    data = pa.Table.from_pydict({
+        f.name: pa.array([account], f.type) if f.name == "account_id" else pa.nulls(1, f.type)
+        for f in target if f.name not in CORE_LINEAGE.names
+    })
+    return with_lineage(spec, data, pa.array([None], pa.int64()), key, sha256, None, generated)
+
+
+def keyed_core(spec: CoreTable, parts: list[pa.Table]) -> pa.Table:
+    """One core table's rows from a report: natural keys, newest version per key."""
+    table = pa.concat_tables(parts)
+    keys = natural_keys(table, spec,
+                        pc.fill_null(table.column("statement_index"), -1).combine_chunks(),
+                        pc.fill_null(table.column("source_line"), 0).combine_chunks())
+    table = table.set_column(table.schema.get_field_index("natural_key"), "natural_key", keys)
+    return newest_per_key(table, "natural_key", "when_generated", "statement_index",
+                          "source_line")
 
 
 def instrument_rows(core: dict[str, pa.Table]) -> pa.Table:
@@ -288,8 +164,8 @@ def instrument_rows(core: dict[str, pa.Table]) -> pa.Table:
                    else pa.nulls(table.num_rows, f.type) for f in target
                    if f.name not in ("first_seen", "last_seen")}
         columns["last_seen"] = table.column("when_generated")
-        columns["priority"] = pa.repeat(pa.scalar(priority, pa.int64()), table.num_rows)
-        parts.append(pa.table(columns))
+        columns["priority"] = _repeat(priority, pa.int64(), table.num_rows)
+        parts.append(pa.Table.from_pydict(columns))
     if not parts:
         return target.empty_table()
     rows = pa.concat_tables(parts).sort_by(
@@ -302,34 +178,17 @@ def instrument_rows(core: dict[str, pa.Table]) -> pa.Table:
     for name in target.names[1:-3]:
         valid = rows.column(name).is_valid().to_numpy(zero_copy_only=False)
         first = np.minimum.reduceat(np.where(valid, position, rows.num_rows), starts)
-        merged[name] = pc.take(rows.column(name), pa.array(
-            np.where(first < rows.num_rows, first, 0)).cast(pa.int64()))
-        merged[name] = pc.if_else(pa.array(first < rows.num_rows), merged[name], None)
+        found = first < rows.num_rows
+        values = pc.take(rows.column(name), pa.array(np.where(found, first, 0)))
+        merged[name] = pc.if_else(pa.array(found), values, None)
     seen = rows.column("last_seen").cast(pa.int64()).to_numpy(zero_copy_only=False)
     seen = np.where(rows.column("last_seen").is_valid().to_numpy(zero_copy_only=False), seen,
-                    np.iinfo(np.int64).min)
-    merged["first_seen"] = pa.array(np.minimum.reduceat(seen, starts)).cast(pa.timestamp("s"))
-    merged["last_seen"] = pa.array(np.maximum.reduceat(seen, starts)).cast(pa.timestamp("s"))
+                    np.iinfo(np.int64).min)  # unknown: never the newest, never the oldest
+    unknown = np.iinfo(np.int64).min
+    for name, values in (("first_seen", np.minimum.reduceat(np.where(
+            seen == unknown, np.iinfo(np.int64).max, seen), starts)),
+                         ("last_seen", np.maximum.reduceat(seen, starts))):
+        missing = (values == unknown) | (values == np.iinfo(np.int64).max)
+        merged[name] = pa.array(values, pa.int64(), mask=missing).cast(pa.timestamp("s"))
     merged["file_sha256"] = pc.take(rows.column("file_sha256"), pa.array(starts))
-    return pa.table(merged).select(target.names).cast(target)
-
-
-def plan_load(report: ParsedReport, sha256: str, path: str, *, date_order: str = "auto",
-              date_order_fallback: str = "MDY") -> LoadPlan:
-    """Type, key and route every row of `report`; raise FlexInputError on bad input."""
-    try:
-        decision = decide_order(_date_columns(report), date_order,
-                                DateOrder(date_order_fallback.upper()))
-    except AmbiguousDatesError as exc:
-        raise FlexInputError(path, f"{exc}: set QM_DATE_ORDER to MDY or DMY") from None
-    planner = _Planner(report, sha256, path, decision)
-    for key, strings in report.tables.items():
-        planner.add(key, strings)
-    planner.accounts_without_information()
-    core = planner.core()
-    return LoadPlan(sha256, path, report.root, report.declared_statements, planner.statements,
-                    decision, dict(planner.raw), core, instrument_rows(core), planner.log)
-
-
-__all__ = ["LoadPlan", "LogEntry", "core_schema", "instruments_schema", "plan_load",
-           "raw_columns", "raw_table_name", "row_schemas"]
+    return pa.Table.from_pydict(merged).select(target.names).cast(target)

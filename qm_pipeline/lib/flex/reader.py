@@ -1,10 +1,11 @@
-"""Streaming Flex XML reader: every row of every section, as text, in Arrow tables.
+"""Streaming Flex XML reader: every row of every section, as text, in Arrow chunks.
 
 Why not ibflex's parser: it builds the whole tree and types every attribute in Python, which is
 slow on large reports and fails on anything it does not know (DOMAIN.md section 1). Here expat
 streams the file; each row's attribute values are joined with a control character that XML 1.0
 forbids in documents (so it cannot occur in a value), and pyarrow's C++ CSV reader turns those
-lines into string columns. Nothing is typed or dropped at this stage: typing is `cast.py`'s job.
+lines into string columns. Chunks go to a callback as they fill, so memory stays bounded by the
+chunk size, not the report size. Nothing is typed or dropped here: typing is `cast.py`'s job.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from qm_pipeline.lib.flex.errors import FlexInputError
 SEP = "\x1f"  # not allowed in XML 1.0 documents, even as a character reference
 LINE_COLUMN = "__line"
 OFFSET_COLUMN = "__offset"
-_CHUNK_ROWS = 50_000
+ORDINAL_COLUMN = "__ordinal"
+CHUNK_ROWS = 10_000
 _READ_BYTES = 4 << 20
 
 
@@ -45,36 +47,61 @@ class Statement:
 
 
 @dataclass
-class ParsedReport:
-    root_tag: str
-    root: dict[str, str]
-    declared_statements: str | None
-    statements: list[Statement]
-    tables: dict[GroupKey, pa.Table]  # string columns named as in the XML, plus line and offset
+class ReportHeader:
+    root_tag: str = ""
+    root: dict[str, str] = field(default_factory=dict)
+    declared_statements: str | None = None
+    statements: list[Statement] = field(default_factory=list)
+
+
+# (where the rows sit, their text columns plus line, offset and ordinal-in-section)
+ChunkHandler = Callable[[GroupKey, pa.Table], None]
+
+
+@dataclass
+class ParsedReport(ReportHeader):
+    """A whole report in memory (tests, small files); ingestion streams instead."""
+
+    tables: dict[GroupKey, pa.Table] = field(default_factory=dict)
 
 
 class _Group:
     """Rows of one context and one attribute list, buffered as joined text lines."""
 
-    __slots__ = ("chunks", "inner", "key", "lines", "names", "numbers", "offsets")
+    __slots__ = ("counter", "handler", "inner", "key", "lines", "names", "numbers", "offsets",
+                 "ordinals")
 
-    def __init__(self, key: GroupKey, names: list[str]) -> None:
+    def __init__(self, key: GroupKey, names: list[str], counter: list[int],
+                 handler: ChunkHandler) -> None:
         self.key = key
         self.names = names
+        self.counter = counter  # shared by every group of the same context: ordinals
+        self.handler = handler
         # context of elements nested inside these rows (rare), built once per group
         self.inner = _Frame(GroupKey(key.statement, key.section, _join(key.parent, key.tag), ""))
         self.lines: list[str] = []
         self.numbers: list[int] = []
         self.offsets: list[int] = []
-        self.chunks: list[pa.Table] = []
+        self.ordinals: list[int] = []
+
+    def add(self, attrs: list[str], line: int, offset: int) -> None:
+        self.lines.append(SEP.join(attrs[1::2]))
+        self.numbers.append(line)
+        self.offsets.append(offset)
+        self.ordinals.append(self.counter[0])
+        self.counter[0] += 1
+        if len(self.lines) >= CHUNK_ROWS:
+            self.flush()
 
     def flush(self) -> None:
         if not self.lines:
             return
         table = _lines_to_table(self.names, self.lines)
-        table = table.append_column(LINE_COLUMN, pa.array(self.numbers, pa.int64()))
-        self.chunks.append(table.append_column(OFFSET_COLUMN, pa.array(self.offsets, pa.int64())))
-        self.lines, self.numbers, self.offsets = [], [], []
+        for name, values in ((LINE_COLUMN, self.numbers), (OFFSET_COLUMN, self.offsets),
+                             (ORDINAL_COLUMN, self.ordinals)):
+            table = table.append_column(name, pa.array(values, pa.int64()))
+        self.lines, self.numbers, self.offsets, self.ordinals = [], [], [], []
+        self.handler(self.key, table)
 
 
 def _lines_to_table(names: list[str], lines: list[str]) -> pa.Table:
@@ -83,7 +110,7 @@ def _lines_to_table(names: list[str], lines: list[str]) -> pa.Table:
     if text.count("\n") != len(lines) - 1 or "\r" in text:
         # A value holds a newline (only possible through a character reference): split exactly.
         columns = zip(*(line.split(SEP) for line in lines), strict=True)
-        return pa.table([pa.array(c, pa.string()) for c in columns], names=names)
+        return pa.Table.from_arrays([pa.array(c, pa.string()) for c in columns], names=names)
     return pacsv.read_csv(
         io.BytesIO(text.encode() + b"\n"),
         read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
@@ -121,17 +148,16 @@ _DOCUMENT = GroupKey(None, "", "", "")
 
 
 class _Reader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, handler: ChunkHandler, header: ReportHeader) -> None:
         self.parser = ParserCreate()
         self.parser.ordered_attributes = True
         self.parser.StartElementHandler = self.start
         self.parser.EndElementHandler = self.end
+        self.handler = handler
         self.stack: list[_Frame] = []
         self.groups: dict[tuple[GroupKey, tuple[str, ...]], _Group] = {}
-        self.statements: list[Statement] = []
-        self.root_tag = ""
-        self.root: dict[str, str] = {}
-        self.declared: str | None = None
+        self.counters: dict[GroupKey, list[int]] = {}
+        self.header = header
 
     def start(self, name: str, attrs: list[str]) -> None:
         stack = self.stack
@@ -139,25 +165,22 @@ class _Reader:
         if last is not None and last[0] == name and attrs and last[1] == attrs[0::2]:
             # Hot path: one more row like the previous one in the same container.
             group = last[2]
-            group.lines.append(SEP.join(attrs[1::2]))
-            group.numbers.append(self.parser.CurrentLineNumber)
-            group.offsets.append(self.parser.CurrentByteIndex)
-            if len(group.lines) >= _CHUNK_ROWS:
-                group.flush()
+            group.add(attrs, self.parser.CurrentLineNumber, self.parser.CurrentByteIndex)
             stack.append(group.inner)
             return
         if not stack:
-            self.root_tag, self.root = name, _pairs(attrs)
+            self.header.root_tag, self.header.root = name, _pairs(attrs)
             stack.append(_Frame(_DOCUMENT))
             return
         frame = stack[-1]
         context = frame.context
+        statements = self.header.statements
         if len(stack) == 1 and name == "FlexStatements":
-            self.declared = _pairs(attrs).get("count")
+            self.header.declared_statements = _pairs(attrs).get("count")
             stack.append(_Frame(_DOCUMENT))
         elif len(stack) == 2 and name == "FlexStatement":
-            self.statements.append(Statement(len(self.statements), _pairs(attrs)))
-            stack.append(_Frame(GroupKey(len(self.statements) - 1, "", "", "")))
+            statements.append(Statement(len(statements), _pairs(attrs)))
+            stack.append(_Frame(GroupKey(len(statements) - 1, "", "", "")))
         elif attrs:
             stack.append(self.row(frame, name, attrs))
         elif context.section:
@@ -169,54 +192,43 @@ class _Reader:
 
     def note_section(self, context: GroupKey, name: str) -> None:
         if context.statement is not None:
-            self.statements[context.statement].sections.append(name)
+            self.header.statements[context.statement].sections.append(name)
 
     def row(self, frame: _Frame, name: str, attrs: list[str]) -> _Frame:
         """Buffer one row; return the frame for elements nested inside it."""
         names = attrs[0::2]
-        last = frame.last
-        if last is None or last[0] != name or last[1] != names:
-            context = frame.context
-            if context.section:
-                key = GroupKey(context.statement, context.section, context.parent, name)
-            else:
-                self.note_section(context, name)
-                key = GroupKey(context.statement, name, "", name)
-            group = self.groups.get((key, tuple(names)))
-            if group is None:
-                group = self.groups[(key, tuple(names))] = _Group(key, names)
-            last = frame.last = (name, names, group)
-        group = last[2]
-        group.lines.append(SEP.join(attrs[1::2]))
-        group.numbers.append(self.parser.CurrentLineNumber)
-        group.offsets.append(self.parser.CurrentByteIndex)
-        if len(group.lines) >= _CHUNK_ROWS:
-            group.flush()
+        context = frame.context
+        if context.section:
+            key = GroupKey(context.statement, context.section, context.parent, name)
+        else:
+            self.note_section(context, name)
+            key = GroupKey(context.statement, name, "", name)
+        group = self.groups.get((key, tuple(names)))
+        if group is None:
+            counter = self.counters.setdefault(key, [0])
+            group = self.groups[(key, tuple(names))] = _Group(key, names, counter, self.handler)
+        frame.last = (name, names, group)
+        group.add(attrs, self.parser.CurrentLineNumber, self.parser.CurrentByteIndex)
         return group.inner
 
     def end(self, name: str) -> None:
         self.stack.pop()
+        if len(self.stack) == 2:  # a statement closed: its rows are complete
+            for group in self.groups.values():
+                group.flush()
 
-    def tables(self) -> dict[GroupKey, pa.Table]:
-        chunks: dict[GroupKey, list[pa.Table]] = {}
+    def finish(self) -> None:
         for group in self.groups.values():
             group.flush()
-            chunks.setdefault(group.key, []).extend(group.chunks)
-        return {
-            key: pa.concat_tables(parts, promote_options="default")
-            for key, parts in sorted(chunks.items(), key=lambda item: _sort_key(item[0]))
-        }
 
 
-def _sort_key(key: GroupKey) -> tuple:
-    return (-1 if key.statement is None else key.statement, key.section, key.parent, key.tag)
+def stream_report(path: Path, on_chunk: ChunkHandler, *, header: ReportHeader | None = None,
+                  progress: Callable[[int], None] | None = None) -> ReportHeader:
+    """Stream `path`, handing row chunks to `on_chunk` as they fill; returns the header
+    (filled in as the statements open, so `on_chunk` can read it).
 
-
-def read_report(
-    path: Path, *, progress: Callable[[int], None] | None = None
-) -> ParsedReport:
-    """Stream `path` into a ParsedReport; malformed or truncated XML raises FlexInputError."""
-    reader = _Reader(path)
+    Malformed or truncated XML raises FlexInputError naming the line and column."""
+    reader = _Reader(on_chunk, header or ReportHeader())
     with path.open("rb") as stream:
         try:
             while block := stream.read(_READ_BYTES):
@@ -229,15 +241,30 @@ def read_report(
                 str(path), f"malformed or truncated XML ({_expat_reason(exc)})",
                 line=exc.lineno,
             ) from None
-    if reader.root_tag != "FlexQueryResponse":
+    reader.finish()
+    if reader.header.root_tag != "FlexQueryResponse":
         raise FlexInputError(
             str(path),
-            f"not a Flex report: the root element is <{reader.root_tag}>, "
+            f"not a Flex report: the root element is <{reader.header.root_tag}>, "
             "expected <FlexQueryResponse>",
         )
-    return ParsedReport(
-        reader.root_tag, reader.root, reader.declared, reader.statements, reader.tables()
-    )
+    return reader.header
+
+
+def read_report(path: Path) -> ParsedReport:
+    """The whole report in memory, one table per row context (for tests and small files)."""
+    chunks: dict[GroupKey, list[pa.Table]] = {}
+    header = stream_report(path, lambda key, table: chunks.setdefault(key, []).append(table))
+    tables = {
+        key: pa.concat_tables(parts, promote_options="default").sort_by(ORDINAL_COLUMN)
+        for key, parts in sorted(chunks.items(), key=lambda item: _sort_key(item[0]))
+    }
+    return ParsedReport(header.root_tag, header.root, header.declared_statements,
+                        header.statements, tables)
+
+
+def _sort_key(key: GroupKey) -> tuple:
+    return (-1 if key.statement is None else key.statement, key.section, key.parent, key.tag)
 
 
 def _expat_reason(exc: ExpatError) -> str:

@@ -7,6 +7,7 @@ Bulk data moves as Arrow: registered with DuckDB, streamed with COPY to PostgreS
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from itertools import count
@@ -151,8 +152,14 @@ class Warehouse:
             raise ValueError(f"unsupported warehouse {self.dialect!r}: use duckdb or postgresql")
         if self.dialect == "duckdb" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool if self.dialect ==
-                                       "duckdb" else sa.pool.QueuePool)
+        if self.dialect == "duckdb":
+            # DuckDB would cache up to 80% of RAM; an embedded warehouse should stay modest and
+            # spill (QM_DUCKDB_MEMORY_LIMIT, e.g. "2GB", raises it for large analyses).
+            limit = os.environ.get("QM_DUCKDB_MEMORY_LIMIT", "256MB")
+            self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
+                                           connect_args={"config": {"memory_limit": limit}})
+        else:
+            self.engine = sa.create_engine(url)
 
     @property
     def duckdb_path(self) -> Path | None:
