@@ -34,7 +34,7 @@ def _report(path: Path) -> Path:
 
     if not path.exists():
         spec = SampleSpec(accounts=("U2000001", "U2000002", "U2000003", "U2000004"),
-                          start=date(2019, 1, 2), end=date(2023, 12, 29), trades_per_day=20,
+                          start=date(2019, 1, 2), end=date(2023, 12, 29), trades_per_day=10,
                           seed=11)
         started = time.perf_counter()
         write_report(spec, path)
@@ -45,7 +45,7 @@ def _report(path: Path) -> Path:
 
 def bench_flex_ingest() -> None:
     BENCH_DIR.mkdir(exist_ok=True)
-    report = _report(BENCH_DIR / "flex_4x5y_20perday.xml")
+    report = _report(BENCH_DIR / "flex_4x5y_10perday.xml")
     size = report.stat().st_size / 1e6
     py = sys.executable
     scan, _, _ = _timed([py, "-c", "import sys, xml.etree.ElementTree as ET\n"
@@ -56,7 +56,7 @@ def bench_flex_ingest() -> None:
         qm = str(Path(sys.executable).with_name("qm"))
         ingest, rss, code = _timed([qm, "ingest", str(report)], {"QM_DATA_DIR": data,
                                                                  "DAGSTER_HOME": ""})
-    print(f"\nFlex ingest, {size:.0f} MB report (4 accounts x 5 years x 20 trades/day)")
+    print(f"\nFlex ingest, {size:.0f} MB report (4 accounts x 5 years x 10 trades/day)")
     print(f"  bare ElementTree.iterparse scan : {scan:7.2f} s")
     status = "" if ibflex_code == 0 else f" (failed, exit {ibflex_code})"
     print(f"  ibflex.parser.parse             : {ibflex:7.2f} s{status}")

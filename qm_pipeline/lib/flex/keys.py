@@ -20,11 +20,10 @@ def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return _array(pc.fill_null(pc.cast(column, pa.string()), ""))
 
 
-def natural_keys(typed: pa.Table, spec: CoreTable, statements: pa.Array,
-                 lines: pa.Array) -> pa.Array:
+def natural_keys(typed: pa.Table, spec: CoreTable) -> pa.Array:
     """Key text per row: the table's key attributes (typed, so date formats do not matter),
-    or, when one is missing, a digest of the whole row. A `#n` suffix numbers repeats of the
-    same key within one statement, in file order (DOMAIN.md: closed lots add an ordinal)."""
+    or, when one is missing, a digest of the whole row. Repeats of a key within a statement
+    are numbered over the whole report (`number_repeats`)."""
     required = [typed.column(snake_case(a)) for a in spec.key]
     optional = [typed.column(snake_case(a)) for a in spec.optional_key]
     keys = _array(pc.binary_join_element_wise(*[_text(c) for c in required + optional], "|"))
@@ -33,18 +32,11 @@ def natural_keys(typed: pa.Table, spec: CoreTable, statements: pa.Array,
         complete = pc.and_(complete, _array(pc.is_valid(column)))
     if not pc.all(complete).as_py():
         keys = _with_content_keys(typed, keys, complete)
-    return _number_repeats(keys, statements, lines)
-
-
-# Where a row came from is not part of what it says: left out of content keys, so the same
-# row in two statements or two files gets the same key.
-_LINEAGE = frozenset({"natural_key", "file_sha256", "statement_index", "when_generated",
-                      "source_line"})
+    return keys
 
 
 def _with_content_keys(typed: pa.Table, keys: pa.Array, complete: pa.Array) -> pa.Array:
-    values = [_text(typed.column(n)) for n in typed.column_names if n not in _LINEAGE]
-    content = _array(pc.binary_join_element_wise(*values, "\x1f"))
+    content = _array(pc.binary_join_element_wise(*[_text(c) for c in typed.columns], "\x1f"))
     texts = keys.to_pylist()
     for index in np.flatnonzero(~complete.to_numpy(zero_copy_only=False)):
         digest = hashlib.sha256(content[int(index)].as_py().encode()).hexdigest()[:32]
@@ -52,7 +44,9 @@ def _with_content_keys(typed: pa.Table, keys: pa.Array, complete: pa.Array) -> p
     return pa.array(texts, pa.string())
 
 
-def _number_repeats(keys: pa.Array, statements: pa.Array, lines: pa.Array) -> pa.Array:
+def number_repeats(keys: pa.Array, statements: pa.Array, lines: pa.Array) -> pa.Array:
+    """Suffix `#n` to the n-th repeat of a key within one statement, in file order (DOMAIN.md:
+    closed lots add an ordinal; rows keyed by content repeat when IB lists them twice)."""
     codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False).astype(np.int64)
     group = statements.to_numpy(zero_copy_only=False).astype(np.int64) * (codes.max() + 1) + codes
     order = np.lexsort((lines.to_numpy(zero_copy_only=False), group))

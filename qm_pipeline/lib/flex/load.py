@@ -1,21 +1,21 @@
 """One report into the warehouse, in one transaction, while it streams in.
 
-Raw rows are written chunk by chunk as the reader produces them (so memory follows the chunk
-size, not the report size); typed core rows are kept until the end of the report, where they
-are keyed, deduplicated and upserted; then the ingest log, statements and file rows.
+Raw rows are written chunk by chunk as the reader produces them; typed core rows are kept
+(as compact Arrow columns) until the end of the report, where they are numbered, deduplicated
+(newest report wins) and upserted; then the ingest log, statements and file rows.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from qm_pipeline.lib.flex.archive import ArchivedReport
 from qm_pipeline.lib.flex.cast import cast_rows
-from qm_pipeline.lib.flex.core_tables import CORE_BY_NAME, CORE_TABLES
+from qm_pipeline.lib.flex.core_tables import CORE_BY_NAME, CORE_TABLES, INSTRUMENT_SOURCES
 from qm_pipeline.lib.flex.dates import (
     DateEvidence,
     DateOrder,
@@ -23,11 +23,12 @@ from qm_pipeline.lib.flex.dates import (
     NeedDateOrder,
     parse_datetimes,
 )
+from qm_pipeline.lib.flex.keys import newest_per_key, number_repeats
 from qm_pipeline.lib.flex.prepare import (
     account_row,
     core_parts,
-    instrument_rows,
-    keyed_core,
+    instrument_candidates,
+    merge_instruments,
     raw_rows,
     raw_table_name,
 )
@@ -81,7 +82,9 @@ class ReportLoader:
         self.header = ReportHeader()
         self.log: dict[tuple[str, str, str], LogEntry] = {}
         self.raw_known: dict[str, set[str]] = {}
-        self.parts: dict[str, list[pa.Table]] = defaultdict(list)
+        self.parts: dict[str, list[pa.Table]] = {}
+        self.accounts: set[str] = set()
+        self.instruments: list[pa.Table] = []
         self.generated: dict[int | None, pa.Scalar] = {}
         self.evidence = DateEvidence()
 
@@ -122,8 +125,15 @@ class ReportLoader:
             entry.notes.add("time zone suffix ignored: times are kept as printed")
         for spec, part in core_parts(key, strings, typed, self.report.sha256, account,
                                      self.generated_at(key.statement)):
-            self.parts[spec.name].append(part)
+            self.stage(spec.name, part)
             entry.core_rows[spec.name] = entry.core_rows.get(spec.name, 0) + part.num_rows
+
+    def stage(self, name: str, part: pa.Table) -> None:
+        self.parts.setdefault(name, []).append(part)
+        if name == "accounts":
+            self.accounts.update(a for a in part.column("account_id").to_pylist() if a)
+        if name in INSTRUMENT_SOURCES:
+            self.instruments.append(instrument_candidates(INSTRUMENT_SOURCES.index(name), part))
 
     def write_raw(self, table: str, rows: pa.Table) -> None:
         known = self.raw_known.get(table)
@@ -135,14 +145,11 @@ class ReportLoader:
     def add_missing_accounts(self) -> None:
         """Every statement's account is in core.accounts, even without AccountInformation."""
         spec = CORE_BY_NAME["accounts"]
-        have = {a for part in self.parts.get("accounts", [])
-                for a in part.column("account_id").to_pylist()}
         for statement in self.header.statements:
             account = statement.attrs.get("accountId")
-            if account and account not in have:
-                have.add(account)
+            if account and account not in self.accounts:
                 key = GroupKey(statement.index, "FlexStatement", "", "FlexStatement")
-                self.parts["accounts"].append(account_row(
+                self.stage("accounts", account_row(
                     spec, account, key, self.report.sha256, self.generated_at(statement.index)))
 
     def finish(self, run_id: str) -> LoadResult:
@@ -154,13 +161,12 @@ class ReportLoader:
         result = LoadResult(self.report.sha256, self.report.original_name, "loaded", accounts,
                             len(self.header.statements),
                             sum(e.rows_seen for e in self.log.values()))
-        core = {}
         for spec in CORE_TABLES:
-            if self.parts.get(spec.name):
-                core[spec.name] = keyed_core(spec, self.parts.pop(spec.name))
-                result.core_rows[spec.name] = upsert_newest(self.tx, "core", spec.name,
-                                                            core[spec.name])
-        merge_attributes(self.tx, "core", "instruments", instrument_rows(core), "conid")
+            if spec.name in self.parts:
+                rows = keyed_rows(pa.concat_tables(self.parts.pop(spec.name)))
+                result.core_rows[spec.name] = upsert_newest(self.tx, "core", spec.name, rows)
+        merge_attributes(self.tx, "core", "instruments", merge_instruments(self.instruments),
+                         "conid")
         self.write_bookkeeping(result, decision, run_id)
         return result
 
@@ -228,6 +234,16 @@ class ReportLoader:
             "sections": ",".join(s.sections),
         } for s in self.header.statements]
         return pa.Table.from_pylist(rows, STATEMENTS)
+
+
+def keyed_rows(table: pa.Table) -> pa.Table:
+    """A report's rows of one core table: repeats numbered, the newest version per key."""
+    keys = number_repeats(table.column("natural_key").combine_chunks(),
+                          pc.fill_null(table.column("statement_index"), -1).combine_chunks(),
+                          pc.fill_null(table.column("source_line"), 0).combine_chunks())
+    table = table.set_column(table.schema.get_field_index("natural_key"), "natural_key", keys)
+    return newest_per_key(table, "natural_key", "when_generated", "statement_index",
+                          "source_line")
 
 
 def date_columns(key: GroupKey, strings: pa.Table) -> list[pa.Array]:

@@ -17,7 +17,7 @@ from qm_pipeline.lib.flex.core_tables import (
     CoreTable,
     core_table_for,
 )
-from qm_pipeline.lib.flex.keys import natural_keys, newest_per_key
+from qm_pipeline.lib.flex.keys import natural_keys
 from qm_pipeline.lib.flex.reader import LINE_COLUMN, OFFSET_COLUMN, ORDINAL_COLUMN, GroupKey
 from qm_pipeline.lib.naming import snake_case
 
@@ -120,7 +120,7 @@ def with_lineage(spec: CoreTable, data: pa.Table, lines: pa.ChunkedArray | pa.Ar
     if account and "account_id" in columns:  # rows inherit their statement's account
         columns["account_id"] = pc.fill_null(columns["account_id"], account)
     columns.update(
-        natural_key=pa.nulls(count, pa.string()),
+        natural_key=natural_keys(data, spec),
         file_sha256=_repeat(sha256, pa.string(), count),
         statement_index=_repeat(key.statement, pa.int64(), count),
         when_generated=pa.repeat(generated, count),
@@ -140,35 +140,25 @@ def account_row(spec: CoreTable, account: str, key: GroupKey, sha256: str,
     return with_lineage(spec, data, pa.array([None], pa.int64()), key, sha256, None, generated)
 
 
-def keyed_core(spec: CoreTable, parts: list[pa.Table]) -> pa.Table:
-    """One core table's rows from a report: natural keys, newest version per key."""
-    table = pa.concat_tables(parts)
-    keys = natural_keys(table, spec,
-                        pc.fill_null(table.column("statement_index"), -1).combine_chunks(),
-                        pc.fill_null(table.column("source_line"), 0).combine_chunks())
-    table = table.set_column(table.schema.get_field_index("natural_key"), "natural_key", keys)
-    return newest_per_key(table, "natural_key", "when_generated", "statement_index",
-                          "source_line")
-
-
-def instrument_rows(core: dict[str, pa.Table]) -> pa.Table:
-    """One row per conid with the most authoritative non-empty value of each attribute."""
+def instrument_candidates(priority: int, table: pa.Table) -> pa.Table:
+    """Instrument attributes of core rows, one row per conid (the chunk's best values)."""
     target = instruments_schema()
-    parts = []
-    for priority, name in enumerate(INSTRUMENT_SOURCES):
-        table = core.get(name)
-        if table is None:
-            continue
-        table = table.filter(pc.is_valid(table.column("conid")))
-        columns = {f.name: table.column(f.name) if f.name in table.column_names
-                   else pa.nulls(table.num_rows, f.type) for f in target
-                   if f.name not in ("first_seen", "last_seen")}
-        columns["last_seen"] = table.column("when_generated")
-        columns["priority"] = _repeat(priority, pa.int64(), table.num_rows)
-        parts.append(pa.Table.from_pydict(columns))
-    if not parts:
+    table = table.filter(pc.is_valid(table.column("conid")))
+    columns = {f.name: table.column(f.name) if f.name in table.column_names
+               else pa.nulls(table.num_rows, f.type) for f in target
+               if f.name not in ("first_seen", "last_seen")}
+    columns["last_seen"] = table.column("when_generated")
+    columns["priority"] = _repeat(priority, pa.int64(), table.num_rows)
+    return merge_instruments([pa.Table.from_pydict(columns)], keep_priority=True)
+
+
+def merge_instruments(candidates: list[pa.Table], keep_priority: bool = False) -> pa.Table:
+    """Per conid, the most authoritative non-empty value of each attribute: lower priority
+    number first (reference data before positions before activity), then the newest report."""
+    target = instruments_schema()
+    if not candidates or not sum(t.num_rows for t in candidates):
         return target.empty_table()
-    rows = pa.concat_tables(parts).sort_by(
+    rows = pa.concat_tables(candidates).sort_by(
         [("conid", "ascending"), ("priority", "ascending"), ("last_seen", "descending")]
     )
     conids = rows.column("conid").to_numpy(zero_copy_only=False)
@@ -181,14 +171,28 @@ def instrument_rows(core: dict[str, pa.Table]) -> pa.Table:
         found = first < rows.num_rows
         values = pc.take(rows.column(name), pa.array(np.where(found, first, 0)))
         merged[name] = pc.if_else(pa.array(found), values, None)
-    seen = rows.column("last_seen").cast(pa.int64()).to_numpy(zero_copy_only=False)
-    seen = np.where(rows.column("last_seen").is_valid().to_numpy(zero_copy_only=False), seen,
-                    np.iinfo(np.int64).min)  # unknown: never the newest, never the oldest
-    unknown = np.iinfo(np.int64).min
-    for name, values in (("first_seen", np.minimum.reduceat(np.where(
-            seen == unknown, np.iinfo(np.int64).max, seen), starts)),
-                         ("last_seen", np.maximum.reduceat(seen, starts))):
-        missing = (values == unknown) | (values == np.iinfo(np.int64).max)
-        merged[name] = pa.array(values, pa.int64(), mask=missing).cast(pa.timestamp("s"))
+    merged.update(_seen_range(rows, starts))
     merged["file_sha256"] = pc.take(rows.column("file_sha256"), pa.array(starts))
+    if keep_priority:
+        merged["priority"] = pc.take(rows.column("priority"), pa.array(starts))
+        return pa.Table.from_pydict(merged)
     return pa.Table.from_pydict(merged).select(target.names).cast(target)
+
+
+def _seen_range(rows: pa.Table, starts: np.ndarray) -> dict[str, pa.Array]:
+    """First and last report time per conid; unknown times are never the newest or oldest."""
+    low, high = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    column = rows.column("last_seen")
+    seen = column.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    first_seen = rows.column("first_seen") if "first_seen" in rows.column_names else column
+    first = np.where(first_seen.is_valid().to_numpy(zero_copy_only=False),
+                     first_seen.cast(pa.int64()).to_numpy(zero_copy_only=False), high)
+    result = {}
+    for name, values, unknown in (
+        ("first_seen", np.minimum.reduceat(first, starts), high),
+        ("last_seen", np.maximum.reduceat(np.where(valid, seen, low), starts), low),
+    ):
+        result[name] = pa.array(values, pa.int64(), mask=values == unknown).cast(
+            pa.timestamp("s"))
+    return result

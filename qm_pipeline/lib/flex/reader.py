@@ -137,11 +137,13 @@ class _Frame:
     """An open element. `context` says where rows directly inside it belong; `section == ""`
     means the statement (or document) level, where a row is its own section."""
 
-    __slots__ = ("context", "last")
+    __slots__ = ("context", "groups")
 
     def __init__(self, context: GroupKey) -> None:
         self.context = context
-        self.last: tuple[str, list[str], _Group] | None = None
+        # per row tag, the attribute list and group its rows went to last (sections such as
+        # Trades interleave tags: Trade, Lot, Lot, Trade...)
+        self.groups: dict[str, tuple[list[str], _Group]] = {}
 
 
 _DOCUMENT = GroupKey(None, "", "", "")
@@ -161,10 +163,10 @@ class _Reader:
 
     def start(self, name: str, attrs: list[str]) -> None:
         stack = self.stack
-        last = stack[-1].last if stack else None
-        if last is not None and last[0] == name and attrs and last[1] == attrs[0::2]:
-            # Hot path: one more row like the previous one in the same container.
-            group = last[2]
+        last = stack[-1].groups.get(name) if stack else None
+        if last is not None and attrs and last[0] == attrs[0::2]:
+            # Hot path: one more row like an earlier one in the same container.
+            group = last[1]
             group.add(attrs, self.parser.CurrentLineNumber, self.parser.CurrentByteIndex)
             stack.append(group.inner)
             return
@@ -207,7 +209,7 @@ class _Reader:
         if group is None:
             counter = self.counters.setdefault(key, [0])
             group = self.groups[(key, tuple(names))] = _Group(key, names, counter, self.handler)
-        frame.last = (name, names, group)
+        frame.groups[name] = (names, group)
         group.add(attrs, self.parser.CurrentLineNumber, self.parser.CurrentByteIndex)
         return group.inner
 

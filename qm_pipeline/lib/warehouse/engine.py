@@ -39,6 +39,7 @@ class Tx:
     def __init__(self, conn: Connection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.scratch: list[str] = []
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         """Run SQL and fetch every row (DuckDB refuses new work while a result is unread)."""
@@ -89,18 +90,51 @@ class Tx:
 
     def insert(self, schema: str, table: str, data: pa.Table) -> int:
         """Append `data` (its columns by name) in bulk; returns the rows written."""
+        return self.insert_into(qualified(schema, table), data)
+
+    def insert_into(self, target: str, data: pa.Table) -> int:
+        """Append to an already quoted relation (a table or a temporary table)."""
         if data.num_rows == 0:
             return 0
-        target = f"{qualified(schema, table)} ({', '.join(q(n) for n in data.column_names)})"
+        target = f"{target} ({', '.join(q(n) for n in data.column_names)})"
         if self.dialect == "duckdb":
             return self._insert_duckdb(target, data)
         return self._copy_postgres(target, data)
 
+    def scratch_table(self, columns: pa.Schema | None = None, *, as_select: str | None = None,
+                      prefix: str = "qm_stage") -> str:
+        """A table for this transaction only (dropped before it ends); returns its name.
+
+        The database holds what is staged there, not this process. PostgreSQL uses a
+        temporary table; DuckDB a table in `meta`, because DuckDB writes large appends to
+        ordinary tables out to disk as they come, while temporary tables stay in memory."""
+        plain = f"{prefix}_{next(_names)}"
+        if self.dialect == "duckdb":
+            name, create = qualified("meta", plain), "CREATE TABLE"
+        else:
+            name, create = q(plain), "CREATE TEMPORARY TABLE"
+        if as_select is not None:
+            drop = " ON COMMIT DROP" if self.dialect == "postgresql" else ""
+            self.execute(f"{create} {name}{drop} AS {as_select}")
+        else:
+            assert columns is not None
+            fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                      for f in columns]
+            body = ", ".join(f"{q(f.name)} {sql_type(f.type, self.dialect)}" for f in fields)
+            drop = " ON COMMIT DROP" if self.dialect == "postgresql" else ""
+            self.execute(f"{create} {name} ({body}){drop}")
+        self.scratch.append(name)
+        return name
+
+    def drop_scratch(self) -> None:
+        while self.scratch:
+            self.execute(f"DROP TABLE IF EXISTS {self.scratch.pop()}")
+
     @contextmanager
     def staged(self, data: pa.Table) -> Iterator[str]:
         """`data` as a relation SQL can read for the rest of the block (bulk, not row by row)."""
-        name = f"qm_stage_{next(_names)}"
-        if self.dialect == "duckdb":
+        if self.dialect == "duckdb":  # Arrow is scanned in place, nothing copied
+            name = f"qm_arrow_{next(_names)}"
             driver = self.conn.connection.driver_connection
             driver.register(name, data)
             try:
@@ -108,15 +142,9 @@ class Tx:
             finally:
                 driver.unregister(name)
             return
-        columns = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f
-                             for f in data.schema])
-        body = ", ".join(f"{q(f.name)} {sql_type(f.type, self.dialect)}" for f in columns)
-        self.execute(f"CREATE TEMPORARY TABLE {q(name)} ({body}) ON COMMIT DROP")
-        self._copy_postgres(f"{q(name)}", data)
-        try:
-            yield q(name)
-        finally:
-            self.execute(f"DROP TABLE IF EXISTS {q(name)}")
+        name = self.scratch_table(data.schema)
+        self.insert_into(name, data)
+        yield name
 
     def _insert_duckdb(self, target: str, data: pa.Table) -> int:
         driver = self.conn.connection.driver_connection
@@ -141,6 +169,37 @@ class Tx:
         return data.num_rows
 
 
+# Rows per row group for the DuckDB file. DuckDB writes a large uncommitted append to disk a
+# row group at a time ("optimistic writes"); with its default (122,880 rows, five buffered) a
+# whole report's rows would sit in memory until commit.
+DUCKDB_ROW_GROUP_ROWS = 16_384
+
+
+def _duckdb_engine(database: str | None) -> sa.Engine:
+    """DuckDB: the warehouse file attached with small row groups, memory kept modest.
+
+    DuckDB would cache up to 80% of RAM; an embedded warehouse stays modest and spills
+    (QM_DUCKDB_MEMORY_LIMIT, e.g. "4GB", raises it for large analyses)."""
+    config = {"memory_limit": os.environ.get("QM_DUCKDB_MEMORY_LIMIT", "256MB"),
+              "write_buffer_row_group_count": 1}
+    if database in (None, "", ":memory:"):
+        return sa.create_engine("duckdb:///:memory:", poolclass=sa.pool.NullPool,
+                                connect_args={"config": config})
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine("duckdb:///:memory:", poolclass=sa.pool.NullPool,
+                              connect_args={"config": config})
+    escaped = str(path).replace("'", "''")
+
+    @sa.event.listens_for(engine, "connect")
+    def attach(dbapi_connection, _record) -> None:
+        dbapi_connection.execute(
+            f"ATTACH '{escaped}' AS warehouse (ROW_GROUP_SIZE {DUCKDB_ROW_GROUP_ROWS})")
+        dbapi_connection.execute("USE warehouse")
+
+    return engine
+
+
 class Warehouse:
     """Connection factory for one warehouse URL."""
 
@@ -150,14 +209,8 @@ class Warehouse:
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("duckdb", "postgresql"):
             raise ValueError(f"unsupported warehouse {self.dialect!r}: use duckdb or postgresql")
-        if self.dialect == "duckdb" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         if self.dialect == "duckdb":
-            # DuckDB would cache up to 80% of RAM; an embedded warehouse should stay modest and
-            # spill (QM_DUCKDB_MEMORY_LIMIT, e.g. "2GB", raises it for large analyses).
-            limit = os.environ.get("QM_DUCKDB_MEMORY_LIMIT", "256MB")
-            self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
-                                           connect_args={"config": {"memory_limit": limit}})
+            self.engine = _duckdb_engine(parsed.database)
         else:
             self.engine = sa.create_engine(url)
 
@@ -169,7 +222,9 @@ class Warehouse:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self.engine.begin() as conn:
-            yield Tx(conn, self.dialect)
+            tx = Tx(conn, self.dialect)
+            yield tx
+            tx.drop_scratch()
 
     def describe(self) -> str:
         """The URL without its password, for logs and metadata."""

@@ -15,18 +15,20 @@ _EPOCH = "TIMESTAMP '1900-01-01 00:00:00'"
 
 def upsert_newest(tx: Tx, schema: str, table: str, data: pa.Table,
                   key: str = "natural_key", version: str = "when_generated") -> int:
-    """Write `data` over rows with the same key unless those are newer. Returns rows written."""
+    """Write `data` (one row per key) over rows with the same key unless those are newer.
+
+    Returns the rows written."""
     if data.num_rows == 0:
         return 0
     target = qualified(schema, table)
-    columns = ", ".join(q(n) for n in data.column_names)
+    names = ", ".join(q(n) for n in data.column_names)
     newer_or_same = f"COALESCE(t.{q(version)}, {_EPOCH}) <= COALESCE(s.{q(version)}, {_EPOCH})"
-    with tx.staged(data) as stage:
-        tx.execute(f"DELETE FROM {target} AS t USING {stage} AS s "
+    with tx.staged(data) as source:
+        tx.execute(f"DELETE FROM {target} AS t USING {source} AS s "
                    f"WHERE t.{q(key)} = s.{q(key)} AND {newer_or_same}")
         missing = f"NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.{q(key)} = s.{q(key)})"
-        written = tx.scalar(f"SELECT count(*) FROM {stage} AS s WHERE {missing}")
-        tx.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} AS s "
+        written = tx.scalar(f"SELECT count(*) FROM {source} AS s WHERE {missing}")
+        tx.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} AS s "
                    f"WHERE {missing}")
     return int(written)
 
