@@ -41,14 +41,17 @@ _DATETIME = rf"^{_DATE_PART}(?:(?:;|,\s*|\s+|T){_TIME_PART})?(?:\s*(?P<z>[A-Za-z
 
 
 def _formats(order: DateOrder) -> list[tuple[str, str]]:
+    """(pattern with the day as group `day`, strptime format) per accepted date format."""
     day_month = ("%d/%m", "%m/%d") if order is DateOrder.DMY else ("%m/%d", "%d/%m")
+    slashed = (r"^(?P<day>\d{1,2})/\d{1,2}/" if order is DateOrder.DMY
+               else r"^\d{1,2}/(?P<day>\d{1,2})/")
     return [
-        (r"^\d{8}$", "%Y%m%d"),
-        (r"^\d{4}-\d{2}-\d{2}$", "%Y-%m-%d"),
-        (r"^\d{1,2}/\d{1,2}/\d{4}$", f"{day_month[0]}/%Y"),
-        (r"^\d{1,2}/\d{1,2}/\d{2}$", f"{day_month[0]}/%y"),
-        (r"^\d{1,2}-[A-Za-z]{3}-\d{4}$", "%d-%b-%Y"),
-        (r"^\d{1,2}-[A-Za-z]{3}-\d{2}$", "%d-%b-%y"),
+        (r"^\d{6}(?P<day>\d{2})$", "%Y%m%d"),
+        (r"^\d{4}-\d{2}-(?P<day>\d{2})$", "%Y-%m-%d"),
+        (slashed + r"\d{4}$", f"{day_month[0]}/%Y"),
+        (slashed + r"\d{2}$", f"{day_month[0]}/%y"),
+        (r"^(?P<day>\d{1,2})-[A-Za-z]{3}-\d{4}$", "%d-%b-%Y"),
+        (r"^(?P<day>\d{1,2})-[A-Za-z]{3}-\d{2}$", "%d-%b-%y"),
     ]
 
 
@@ -104,15 +107,18 @@ def parse_dates(values: pa.Array, order: DateOrder) -> pa.Array:
         matches = pc.match_substring_regex(values, pattern)
         if not pc.any(matches).as_py():
             continue
-        parsed = pc.strptime(
-            pc.if_else(matches, values, None), format=fmt, unit="s", error_is_null=True
-        )
+        candidates = pc.if_else(matches, values, None)
+        parsed = pc.strptime(candidates, format=fmt, unit="s", error_is_null=True)
+        # strptime rolls a day the month lacks over (Feb 30 -> Mar 1): refuse it instead
+        day = pc.cast(pc.struct_field(pc.extract_regex(candidates, pattern), [0]), pa.int64())
+        parsed = pc.if_else(pc.equal(pc.day(parsed), day), parsed, None)
         result = pc.coalesce(result, parsed)
     return result
 
 
 def _seconds_of_day(times: pa.Array) -> pa.Array:
-    digits = pc.replace_substring(times, ":", "")
+    # "9:34" is 09:34, not 00:09:34: pad a one-digit hour before the colons go
+    digits = pc.replace_substring(pc.replace_substring_regex(times, r"^(\d):", r"0\1:"), ":", "")
     digits = pc.if_else(pc.equal(pc.utf8_length(digits), 4), pc.binary_join_element_wise(
         digits, "00", ""), digits)
     digits = pc.utf8_lpad(digits, 6, "0")

@@ -79,6 +79,9 @@ def ingest_report(warehouse: Warehouse, settings: Settings, report: ArchivedRepo
 
 def ingest_pending(warehouse: Warehouse, settings: Settings, run_id: str,
                    progress: Progress | None = None) -> list[LoadResult]:
+    # The system allocator hands the memory of each finished chunk back to the OS; Arrow's
+    # default (mimalloc) keeps it cached, which measured ~90 MB more peak on a 150 MB report.
+    pa.set_memory_pool(pa.system_memory_pool())
     archive = Archive(settings.archive_dir)
     results = []
     for report in archive.pending():

@@ -130,30 +130,20 @@ class Tx:
         while self.scratch:
             self.execute(f"DROP TABLE IF EXISTS {self.scratch.pop()}")
 
-    @contextmanager
-    def staged(self, data: pa.Table) -> Iterator[str]:
-        """`data` as a relation SQL can read for the rest of the block (bulk, not row by row)."""
-        if self.dialect == "duckdb":  # Arrow is scanned in place, nothing copied
-            name = f"qm_arrow_{next(_names)}"
-            driver = self.conn.connection.driver_connection
-            driver.register(name, data)
-            try:
-                yield name
-            finally:
-                driver.unregister(name)
-            return
+    def staged(self, data: pa.Table) -> str:
+        """`data` in a scratch table SQL can read until the transaction ends (bulk copy)."""
         name = self.scratch_table(data.schema)
         self.insert_into(name, data)
-        yield name
+        return name
 
     def _insert_duckdb(self, target: str, data: pa.Table) -> int:
+        # DuckDB reads `qm_rows` through its replacement scan of this frame's locals. Not
+        # `register()`: a registered view is a catalog entry, and a dropped one (with the
+        # Arrow data it holds) lives until the transaction commits, which for a large report
+        # kept its whole raw text in memory.
+        qm_rows = data  # noqa: F841 (read by DuckDB by name)
         driver = self.conn.connection.driver_connection
-        view = f"qm_arrow_{next(_names)}"
-        driver.register(view, data)
-        try:
-            self.execute(f"INSERT INTO {target} SELECT * FROM {view}")
-        finally:
-            driver.unregister(view)
+        driver.execute(f"INSERT INTO {target} SELECT * FROM qm_rows").fetchall()
         return data.num_rows
 
     def _copy_postgres(self, target: str, data: pa.Table) -> int:
@@ -181,7 +171,9 @@ def _duckdb_engine(database: str | None) -> sa.Engine:
     DuckDB would cache up to 80% of RAM; an embedded warehouse stays modest and spills
     (QM_DUCKDB_MEMORY_LIMIT, e.g. "4GB", raises it for large analyses)."""
     config = {"memory_limit": os.environ.get("QM_DUCKDB_MEMORY_LIMIT", "256MB"),
-              "write_buffer_row_group_count": 1}
+              "write_buffer_row_group_count": 1,
+              # checkpoint when publishing (one CHECKPOINT per run), not inside each load
+              "checkpoint_threshold": os.environ.get("QM_DUCKDB_CHECKPOINT", "1GB")}
     if database in (None, "", ":memory:"):
         return sa.create_engine("duckdb:///:memory:", poolclass=sa.pool.NullPool,
                                 connect_args={"config": config})

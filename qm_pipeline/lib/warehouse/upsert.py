@@ -23,13 +23,13 @@ def upsert_newest(tx: Tx, schema: str, table: str, data: pa.Table,
     target = qualified(schema, table)
     names = ", ".join(q(n) for n in data.column_names)
     newer_or_same = f"COALESCE(t.{q(version)}, {_EPOCH}) <= COALESCE(s.{q(version)}, {_EPOCH})"
-    with tx.staged(data) as source:
-        tx.execute(f"DELETE FROM {target} AS t USING {source} AS s "
-                   f"WHERE t.{q(key)} = s.{q(key)} AND {newer_or_same}")
-        missing = f"NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.{q(key)} = s.{q(key)})"
-        written = tx.scalar(f"SELECT count(*) FROM {source} AS s WHERE {missing}")
-        tx.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} AS s "
-                   f"WHERE {missing}")
+    source = tx.staged(data)
+    tx.execute(f"DELETE FROM {target} AS t USING {source} AS s "
+               f"WHERE t.{q(key)} = s.{q(key)} AND {newer_or_same}")
+    missing = f"NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.{q(key)} = s.{q(key)})"
+    written = tx.scalar(f"SELECT count(*) FROM {source} AS s WHERE {missing}")
+    tx.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} AS s "
+               f"WHERE {missing}")
     return int(written)
 
 
@@ -53,12 +53,12 @@ def merge_attributes(tx: Tx, schema: str, table: str, data: pa.Table, key: str,
         else:
             picks.append(f"CASE WHEN {newer} THEN COALESCE(s.{c}, o.{c}) "
                          f"ELSE COALESCE(o.{c}, s.{c}) END")
-    with tx.staged(data) as stage:
-        aliased = ", ".join(f"{pick} AS {q(n)}" for pick, n in zip(picks, data.column_names,
-                                                                    strict=True))
-        merged = tx.arrow(f"SELECT {aliased} FROM {stage} AS s "
-                          f"LEFT JOIN {target} AS o ON o.{q(key)} = s.{q(key)}")
-        tx.execute(f"DELETE FROM {target} AS t USING {stage} AS s WHERE t.{q(key)} = s.{q(key)}")
+    stage = tx.staged(data)
+    aliased = ", ".join(f"{pick} AS {q(n)}" for pick, n in zip(picks, data.column_names,
+                                                                strict=True))
+    merged = tx.arrow(f"SELECT {aliased} FROM {stage} AS s "
+                      f"LEFT JOIN {target} AS o ON o.{q(key)} = s.{q(key)}")
+    tx.execute(f"DELETE FROM {target} AS t USING {stage} AS s WHERE t.{q(key)} = s.{q(key)}")
     merged = merged.cast(data.schema)
     tx.insert(schema, table, merged)
     return merged.num_rows
