@@ -7,7 +7,6 @@ figure is measured in a child process so start-up and peak memory are the comman
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -19,14 +18,14 @@ BENCH_DIR = Path(os.environ.get("QM_BENCH_DIR", "bench_data"))
 
 
 def _timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MB) and exit code of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds, peak RSS (MB) and exit code of one child process (its own rusage)."""
     started = time.perf_counter()
-    code = subprocess.call(args, env={**os.environ, **(env or {})},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(args, env={**os.environ, **(env or {})},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak, before) / 1024, code
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss / 1024, child.returncode
 
 
 def _report(path: Path) -> Path:

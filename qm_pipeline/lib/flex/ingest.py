@@ -58,9 +58,9 @@ def _load(warehouse: Warehouse, report: ArchivedReport, run_id: str,
         if already_loaded(tx, report.sha256):
             return LoadResult(report.sha256, report.original_name, "duplicate",
                               notes=["the same bytes were loaded before: nothing to do"])
-        loader = ReportLoader(tx, report, decision)
-        stream_report(report.path, loader.on_chunk, header=loader.header, progress=advance)
-        return loader.finish(run_id)
+        with ReportLoader(tx, report, decision) as loader:
+            stream_report(report.path, loader.on_chunk, header=loader.header, progress=advance)
+            return loader.finish(run_id)
 
 
 def ingest_report(warehouse: Warehouse, settings: Settings, report: ArchivedReport,

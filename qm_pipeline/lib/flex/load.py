@@ -7,6 +7,7 @@ Raw rows are written chunk by chunk as the reader produces them; typed core rows
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -85,6 +86,8 @@ class ReportLoader:
         self.parts: dict[str, list[pa.Table]] = {}
         self.accounts: set[str] = set()
         self.instruments: list[pa.Table] = []
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qm-raw-writer")
+        self.pending: list[Future] = []
         self.generated: dict[int | None, pa.Scalar] = {}
         self.evidence = DateEvidence()
 
@@ -136,11 +139,37 @@ class ReportLoader:
             self.instruments.append(instrument_candidates(INSTRUMENT_SOURCES.index(name), part))
 
     def write_raw(self, table: str, rows: pa.Table) -> None:
+        """Queue a raw chunk for the writer thread: the database copies one chunk (releasing
+        the GIL) while this thread parses the next. At most two chunks wait, so memory stays
+        bounded; the writer is the only user of the transaction until `drain`."""
+        if len(self.pending) >= 2:
+            self.pending.pop(0).result()
+        self.pending.append(self.writer.submit(self._write_raw, table, rows))
+
+    def _write_raw(self, table: str, rows: pa.Table) -> None:
         known = self.raw_known.get(table)
         if known is None or not known.issuperset(rows.column_names):
             self.tx.ensure_table("raw", table, rows.schema)
             self.raw_known[table] = set(self.tx.columns("raw", table))
         self.tx.insert("raw", table, rows)
+
+    def drain(self) -> None:
+        """Wait for the queued raw writes; re-raise the first that failed."""
+        while self.pending:
+            self.pending.pop(0).result()
+
+    def __enter__(self) -> ReportLoader:
+        return self
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        # The transaction must not end (commit or roll back) under a running write.
+        try:
+            self.drain()
+        except Exception:
+            if kind is None:
+                raise
+        finally:
+            self.writer.shutdown(wait=True)
 
     def add_missing_accounts(self) -> None:
         """Every statement's account is in core.accounts, even without AccountInformation."""
@@ -153,6 +182,7 @@ class ReportLoader:
                     spec, account, key, self.report.sha256, self.generated_at(statement.index)))
 
     def finish(self, run_id: str) -> LoadResult:
+        self.drain()
         self.add_missing_accounts()
         decision = self.decision or DateOrderDecision(DateOrder.MDY, "not needed",
                                                       "no d/M/y or M/d/y dates")

@@ -116,7 +116,8 @@ def with_lineage(spec: CoreTable, data: pa.Table, lines: pa.ChunkedArray | pa.Ar
                  generated: pa.Scalar) -> pa.Table:
     target = core_schema(spec)
     count = data.num_rows
-    columns = {f.name: data.column(f.name) for f in target if f.name in data.column_names}
+    present = set(data.column_names)
+    columns = {f.name: data.column(f.name) for f in target if f.name in present}
     if account and "account_id" in columns:  # rows inherit their statement's account
         columns["account_id"] = pc.fill_null(columns["account_id"], account)
     columns.update(
@@ -157,7 +158,9 @@ def merge_instruments(candidates: list[pa.Table], keep_priority: bool = False) -
     number first (reference data before positions before activity), then the newest report."""
     target = instruments_schema()
     if not candidates or not sum(t.num_rows for t in candidates):
-        return target.empty_table()
+        empty = target.empty_table()  # (a chunk without conids: same columns as any other)
+        return empty.append_column("priority", pa.array([], pa.int64())) if keep_priority \
+            else empty
     rows = pa.concat_tables(candidates).sort_by(
         [("conid", "ascending"), ("priority", "ascending"), ("last_seen", "descending")]
     )

@@ -25,7 +25,7 @@ SEP = "\x1f"  # not allowed in XML 1.0 documents, even as a character reference
 LINE_COLUMN = "__line"
 OFFSET_COLUMN = "__offset"
 ORDINAL_COLUMN = "__ordinal"
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 20_000
 _READ_BYTES = 4 << 20
 
 
