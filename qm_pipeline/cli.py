@@ -33,7 +33,7 @@ def _setup(data_dir: Path | None):
     return settings
 
 
-def _ingest_run(config: dict, **partition) -> RunOutcome:
+def _ingest_run(config: dict, partition_key: str) -> RunOutcome:
     bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                    TimeRemainingColumn(), console=console, transient=True)
     tasks: dict[str, int] = {}
@@ -46,7 +46,7 @@ def _ingest_run(config: dict, **partition) -> RunOutcome:
     token = progress.use(report)
     try:
         with bar:
-            return run_job("flex_ingest", run_config=config, **partition)
+            return run_job("flex_ingest", run_config=config, partition_key=partition_key)
     finally:
         progress.reset(token)
 
@@ -72,10 +72,13 @@ def _summary(outcome: RunOutcome) -> None:
     console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
 
 
-def _fetch_config(paths: list[str], web: bool, drop: bool, query_id: str | None = None) -> dict:
-    config = {"paths": paths, "use_web_service": web, "use_drop_folder": drop}
+def fetch_config(paths: list[str], web: bool, drop: bool, query_id: str | None = None,
+                 window: tuple[str, str] | None = None) -> dict:
+    config: dict = {"paths": paths, "use_web_service": web, "use_drop_folder": drop}
     if query_id:
         config["query_id"] = query_id
+    if window:
+        config["from_date"], config["to_date"] = window
     return {"ops": {"raw__flex_archive": {"config": config}}}
 
 
@@ -90,7 +93,7 @@ def ingest(
     if missing:
         console.print(f"[red]no such file or folder:[/red] {', '.join(missing)}")
         raise typer.Exit(2)
-    outcome = _ingest_run(_fetch_config([str(p.resolve()) for p in paths], False, False),
+    outcome = _ingest_run(fetch_config([str(p.resolve()) for p in paths], False, False),
                           partition_key=date.today().isoformat())
     _summary(outcome)
     raise typer.Exit(0 if outcome.success else 1)
@@ -109,24 +112,69 @@ def fetch(
         console.print("[red]QM_FLEX_TOKEN is not set[/red]: create a Flex Web Service token "
                       "in Client Portal (Settings > Reporting) and export it.")
         raise typer.Exit(2)
-    outcome = _ingest_run(_fetch_config([], True, False, query_id),
-                          partition_range=(from_date, to_date))
+    outcome = _ingest_run(fetch_config([], True, False, query_id, (from_date, to_date)),
+                          partition_key=date.today().isoformat())
     _summary(outcome)
+    raise typer.Exit(0 if outcome.success else 1)
+
+
+def _snapshot_run(host: str | None, port: int | None, client_id: int | None) -> RunOutcome:
+    overrides = {k: v for k, v in (("host", host), ("port", port), ("client_id", client_id))
+                 if v is not None}
+    config = {"resources": {"ib_gateway": {"config": overrides}}} if overrides else {}
+    with console.status("Taking a live snapshot..."):
+        return run_job("live_snapshot", run_config=config)
+
+
+def _snapshot_summary(outcome: RunOutcome) -> None:
+    from qm_pipeline.lib.live.summary import latest_accounts
+    from qm_pipeline.lib.warehouse.engine import Warehouse
+
+    warehouse = Warehouse(load_settings().database_url)
+    rows = latest_accounts(warehouse)
+    warehouse.dispose()
+    table = Table(title="Accounts, latest complete snapshot")
+    for column in ("account", "paper", "taken at (UTC)", "net liquidation", "cash",
+                   "buying power", "positions", "open orders"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["-" if v is None else str(v) for v in row])
+    if outcome.success:
+        console.print(table)
+    for error in outcome.errors:
+        console.print(f"[red]error:[/red] {error}")
+    console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
+
+
+@app.command()
+def snapshot(
+    host: Annotated[str | None, typer.Option(help="TWS / IB Gateway host (QM_IB_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (QM_IB_PORT).")] = None,
+    client_id: Annotated[int | None, typer.Option(help="API client id (QM_IB_CLIENT_ID).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Take one live snapshot of the accounts and store it (whole, or not at all)."""
+    _setup(data_dir)
+    outcome = _snapshot_run(host, port, client_id)
+    _snapshot_summary(outcome)
     raise typer.Exit(0 if outcome.success else 1)
 
 
 @app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Generate a sample multi-account history, serve it from a local fake Flex Web Service,
-    fetch it with the real client, load it and publish the analysts' copy."""
+    fetch it with the real client, load it, take a live snapshot from the simulated IB
+    Gateway, and publish the analysts' copy."""
     from qm_pipeline.lib.demo import run_demo
 
     settings = _setup(data_dir)
-    outcome = run_demo(settings, _ingest_run)
+    outcome, live = run_demo(lambda window: _ingest_run(
+        fetch_config([], True, True, window=window), date.today().isoformat()), _snapshot_run)
     _summary(outcome)
+    _snapshot_summary(live)
     console.print(f"Warehouse: {settings.database_url}\nAnalysts' copy: "
                   f"{settings.published_path}")
-    raise typer.Exit(0 if outcome.success else 1)
+    raise typer.Exit(0 if outcome.success and live.success else 1)
 
 
 @app.command()

@@ -37,22 +37,16 @@ class RunOutcome:
 
 
 def run_job(job_name: str, *, partition_key: str | None = None,
-            partition_range: tuple[str, str] | None = None,
             run_config: dict | None = None, log_level: str = "WARNING") -> RunOutcome:
     import dagster as dg
 
     from qm_pipeline.definitions import defs
 
-    tags = {}
-    if partition_range:
-        tags = {"dagster/asset_partition_range_start": partition_range[0],
-                "dagster/asset_partition_range_end": partition_range[1]}
     with dg.DagsterInstance.get() as instance:
         quiet = {"loggers": {"console": {"config": {"log_level": log_level}}}}
         result = defs.resolve_job_def(job_name).execute_in_process(
             run_config={**quiet, **(run_config or {})}, instance=instance,
-            partition_key=partition_key,
-            tags=tags, raise_on_error=False,
+            partition_key=partition_key, raise_on_error=False,
         )
     errors = []
     for event in result.all_events:

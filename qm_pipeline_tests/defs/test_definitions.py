@@ -8,8 +8,8 @@ ASSETS = [
     "core/accounts", "core/cash_balances", "core/cash_transactions", "core/change_in_nav",
     "core/closed_lots", "core/corporate_actions", "core/fx_rates", "core/instruments",
     "core/interest_accruals", "core/nav_daily", "core/open_positions", "core/option_events",
-    "core/securities_info", "core/trades", "core/transfers", "published/warehouse",
-    "raw/flex_archive", "raw/flex_ingest_log", "raw/flex_rows",
+    "core/securities_info", "core/trades", "core/transfers", "live/snapshots",
+    "published/warehouse", "raw/flex_archive", "raw/flex_ingest_log", "raw/flex_rows",
 ]
 
 
@@ -26,9 +26,13 @@ def test_asset_graph_is_pinned():
 
 def test_jobs_schedules_and_checks():
     repo = defs.get_repository_def()
-    assert sorted(j for j in repo.job_names if not j.startswith("__")) == ["flex_ingest"]
-    schedule = repo.get_schedule_def("flex_nightly")
-    assert schedule.default_status.value == "RUNNING"
+    assert sorted(j for j in repo.job_names if not j.startswith("__")) == [
+        "flex_ingest", "live_snapshot"]
+    assert repo.get_schedule_def("flex_nightly").default_status.value == "RUNNING"
+    intraday = repo.get_schedule_def("live_snapshot_intraday")
+    assert intraday.cron_schedule == "*/15 9-16 * * 1-5"
+    assert intraday.execution_timezone == "America/New_York"
+    assert repo.get_schedule_def("live_snapshot_startup").cron_schedule == "0 8 * * 1-5"
     checks = sorted(k.name for k in repo.asset_graph.asset_check_keys)
     assert "flex_ingest_log_row_fidelity" in checks
     assert "flex_ingest_log_schema_drift" in checks

@@ -33,6 +33,10 @@ class FlexFetchConfig(dg.Config):
 
     paths: list[str] = []  # noqa: RUF012 (pydantic copies defaults)
     query_id: str | None = None
+    # An explicit report-date window (YYYY-MM-DD) instead of the run's partitions: a CLI pull
+    # of years of history is one run of one partition, not thousands of partition events.
+    from_date: str | None = None
+    to_date: str | None = None
     use_web_service: bool = True
     use_drop_folder: bool = True
 
@@ -53,9 +57,7 @@ def flex_archive(
         archived += archive_drop_folder(archive, settings.inbox_dir)
     query_id = config.query_id or flex_web_service.query_id
     if config.use_web_service and flex_web_service.configured(query_id):
-        window = context.partition_time_window  # end is exclusive; IB's td is inclusive
-        start = window.start.date()
-        end = max(start, min(window.end.date() - timedelta(days=1), date.today()))
+        start, end = _fetch_window(context, config)
         with flex_web_service.client() as client:
             archived += archive_web_service(archive, client, query_id, start, end)
     elif config.use_web_service:
@@ -67,6 +69,15 @@ def flex_archive(
         "names": dg.MetadataValue.json([r.original_name for r in archived]),
         "archive": dg.MetadataValue.path(str(settings.archive_dir)),
     })
+
+
+def _fetch_window(context: dg.AssetExecutionContext, config: FlexFetchConfig
+                  ) -> tuple[date, date]:
+    if config.from_date and config.to_date:
+        return date.fromisoformat(config.from_date), date.fromisoformat(config.to_date)
+    window = context.partition_time_window  # end is exclusive; IB's td is inclusive
+    start = window.start.date()
+    return start, max(start, min(window.end.date() - timedelta(days=1), date.today()))
 
 
 def _summary(results: list[LoadResult]) -> str:

@@ -55,8 +55,15 @@ def _v1_foundation(tx: Tx) -> None:
         tx.execute("CREATE INDEX IF NOT EXISTS instruments_conid ON core.instruments (conid)")
 
 
+def _v2_live(tx: Tx) -> None:
+    from qm_pipeline.lib.live.store import create_live_schema
+
+    create_live_schema(tx)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Tx], None]]] = [
     (1, "raw bookkeeping, core tables from the Flex registry, instruments", _v1_foundation),
+    (2, "live snapshots from TWS / IB Gateway, with history and latest views", _v2_live),
 ]
 
 

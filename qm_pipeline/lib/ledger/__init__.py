@@ -1,0 +1,32 @@
+"""Ledger engine: normalised IB events replayed into tax lots, realized P&L, wash sales,
+position episodes and history. Plain functions over rows: no Dagster, no database.
+
+    result = replay(LedgerInputs(trades=rows_or_arrow_table, ...), LedgerConfig(...))
+    result.lots, result.realized, result.positions, result.position_history, result.flags
+    check_realized_pnl(result, trades)  # and the other cross-checks with IB's numbers
+
+Conventions are documented where they are applied: `money` (Decimal), `timeline` (order
+of events), `lots` (signs, methods), `wash_sales` (IRC 1091), `opening` (holdings older
+than the history), `outputs` (columns).
+"""
+
+from qm_pipeline.lib.ledger.checks import (
+    check_closed_lots,
+    check_open_positions,
+    check_realized_pnl,
+)
+from qm_pipeline.lib.ledger.config import LedgerConfig, LotMethod, WashMode
+from qm_pipeline.lib.ledger.engine import LedgerResult, replay
+from qm_pipeline.lib.ledger.inputs import LedgerInputs
+
+__all__ = [
+    "LedgerConfig",
+    "LedgerInputs",
+    "LedgerResult",
+    "LotMethod",
+    "WashMode",
+    "check_closed_lots",
+    "check_open_positions",
+    "check_realized_pnl",
+    "replay",
+]
