@@ -12,7 +12,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test bench lint ui clean
+.PHONY: setup demo test test-ib-insync bench lint ui clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -31,6 +31,19 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+# The same gateway integration tests with the fallback client, ib_insync 0.9.86, in an
+# environment of its own (it and ib_async overwrite each other's `eventkit`).
+INSYNC := .venv-ib-insync
+$(INSYNC)/.synced: $(UV) .ci/ib_insync-requirements.txt
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(INSYNC)
+	$(UV) pip sync --quiet --python $(INSYNC)/bin/python --require-hashes .ci/ib_insync-requirements.txt
+	touch $@
+
+test-ib-insync: $(INSYNC)/.synced
+	QM_EXPECT_IB_CLIENT=ib_insync PYTHONPATH=$(CURDIR) $(INSYNC)/bin/python -m pytest -q \
+		-p no:cacheprovider \
+		--confcutdir qm_pipeline_tests/lib/ib qm_pipeline_tests/lib/ib
+
 bench: setup
 	$(PY) -m qm_pipeline_tests.bench
 
@@ -41,4 +54,4 @@ ui: setup
 	$(VENV)/bin/qm ui
 
 clean:
-	rm -rf $(VENV) $(TOOLS) qm_data .pytest_cache
+	rm -rf $(VENV) $(TOOLS) $(INSYNC) qm_data .pytest_cache
