@@ -66,7 +66,45 @@ def bench_flex_ingest() -> None:
     print(f"  peak RSS                        : {rss:7.0f} MB  (target < 600)")
 
 
-BENCHES = [bench_flex_ingest]
+def bench_live_snapshot() -> None:
+    from qm_pipeline.lib.ib.bench import bench_snapshot
+    from qm_pipeline.lib.live.store import store_snapshot
+    from qm_pipeline.lib.warehouse.engine import Warehouse
+    from qm_pipeline.lib.warehouse.migrations import migrate
+
+    result = bench_snapshot(accounts=5, positions_per_account=2000, open_orders_per_account=200)
+    with tempfile.TemporaryDirectory(dir=BENCH_DIR) as data:
+        warehouse = Warehouse(f"duckdb:///{data}/warehouse.duckdb")
+        migrate(warehouse)
+        started = time.perf_counter()
+        with warehouse.transaction() as tx:
+            store_snapshot(tx, result.snapshot)
+        stored = time.perf_counter() - started
+        warehouse.dispose()
+    print("\nLive snapshot from the simulated gateway (real ib_async client, real socket)")
+    print(f"  {result.accounts} accounts, {result.positions} positions, {result.open_orders} "
+          f"open orders, {result.contract_details} contract details")
+    print(f"  take snapshot                   : {result.seconds:7.2f} s   (target < 10)")
+    print(f"  store in DuckDB, one transaction: {stored:7.2f} s")
+
+
+def bench_ledger_replay() -> None:
+    script = ("from qm_pipeline.lib.ledger.bench import bench_replay\n"
+              "r = bench_replay(n_executions=1_000_000, n_instruments=5_000)\n"
+              "print(r.elapsed_seconds, r.peak_rss_mb, r.realized_rows)")
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=False)
+    if output.returncode != 0:
+        print(f"\nLedger replay bench failed:\n{output.stderr[-2000:]}")
+        return
+    seconds, rss, realized = output.stdout.split()[-3:]
+    print("\nLedger replay, 1,000,000 executions over 5,000 instruments (broker wash sales)")
+    print(f"  replay                          : {float(seconds):7.2f} s   (target < 10)")
+    print(f"  peak RSS                        : {float(rss):7.0f} MB  (target < 1024)")
+    print(f"  realized lot pieces             : {int(realized):,}")
+
+
+BENCHES = [bench_flex_ingest, bench_live_snapshot, bench_ledger_replay]
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from qm_pipeline.lib.ib.model import Snapshot
 from qm_pipeline.lib.ib.snapshot import SnapshotSettings, take_snapshot
 from qm_pipeline.lib.sim.gateway import GatewayThread, make_state
 
@@ -22,6 +23,7 @@ class BenchResult:
     contract_details: int
     seconds: float
     rows: dict[str, int]
+    snapshot: Snapshot
 
     def __str__(self) -> str:
         return (
@@ -63,6 +65,7 @@ def bench_snapshot(
         contract_details=len(tables["contract_details"]),
         seconds=seconds,
         rows={name: len(rows) for name, rows in tables.items()},
+        snapshot=snapshot,
     )
 
 
