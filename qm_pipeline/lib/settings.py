@@ -31,10 +31,6 @@ class Settings:
     def published_path(self) -> Path:
         return self.data_dir / "published" / "warehouse.duckdb"
 
-    @property
-    def reports_dir(self) -> Path:
-        return self.data_dir / "reports"
-
 
 def default_database_url(data_dir: Path) -> str:
     return f"duckdb:///{(data_dir / 'warehouse.duckdb').resolve()}"

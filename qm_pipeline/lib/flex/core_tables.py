@@ -46,8 +46,9 @@ CORE_TABLES: tuple[CoreTable, ...] = (
               description="The opening lots each closing trade consumed, as IB matched them."),
     CoreTable("cash_transactions", "CashTransaction", ("CashTransaction",), ("transactionID",),
               levels=_DETAIL, description="Dividends, withholding, interest, fees, deposits."),
-    CoreTable("transfers", "Transfer", ("Transfer",), ("transactionID",), levels=_DETAIL,
-              description="Position and cash transfers in and out."),
+    # IB writes levelOfDetail="TRANSFER" on Transfer rows (the sample generator does too).
+    CoreTable("transfers", "Transfer", ("Transfer",), ("transactionID",),
+              levels=(*_DETAIL, "TRANSFER"), description="Position and cash transfers in and out."),
     CoreTable("corporate_actions", "CorporateAction", ("CorporateAction",), ("transactionID",),
               levels=_DETAIL, description="Splits, mergers, spin-offs, tenders..."),
     CoreTable("option_events", "OptionEAE", ("OptionEAE",),

@@ -101,28 +101,21 @@ class Tx:
             return self._insert_duckdb(target, data)
         return self._copy_postgres(target, data)
 
-    def scratch_table(self, columns: pa.Schema | None = None, *, as_select: str | None = None,
-                      prefix: str = "qm_stage") -> str:
+    def scratch_table(self, columns: pa.Schema, prefix: str = "qm_stage") -> str:
         """A table for this transaction only (dropped before it ends); returns its name.
 
         The database holds what is staged there, not this process. PostgreSQL uses a
         temporary table; DuckDB a table in `meta`, because DuckDB writes large appends to
         ordinary tables out to disk as they come, while temporary tables stay in memory."""
         plain = f"{prefix}_{next(_names)}"
+        fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in columns]
+        body = ", ".join(f"{q(f.name)} {sql_type(f.type, self.dialect)}" for f in fields)
         if self.dialect == "duckdb":
-            name, create = qualified("meta", plain), "CREATE TABLE"
+            name = qualified("meta", plain)
+            self.execute(f"CREATE TABLE {name} ({body})")
         else:
-            name, create = q(plain), "CREATE TEMPORARY TABLE"
-        if as_select is not None:
-            drop = " ON COMMIT DROP" if self.dialect == "postgresql" else ""
-            self.execute(f"{create} {name}{drop} AS {as_select}")
-        else:
-            assert columns is not None
-            fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f
-                      for f in columns]
-            body = ", ".join(f"{q(f.name)} {sql_type(f.type, self.dialect)}" for f in fields)
-            drop = " ON COMMIT DROP" if self.dialect == "postgresql" else ""
-            self.execute(f"{create} {name} ({body}){drop}")
+            name = q(plain)
+            self.execute(f"CREATE TEMPORARY TABLE {name} ({body}) ON COMMIT DROP")
         self.scratch.append(name)
         return name
 
