@@ -76,8 +76,13 @@ def live_rows(table: str, rows: list[dict], snapshot_id: str) -> pa.Table:
 
 
 def _pivot(tags: dict[str, str]) -> str:
+    """One column per tag. IB sends some tags (UnrealizedPnL, RealizedPnL, cash) once per
+    currency and once as BASE, the account's total in its base currency: the BASE row wins;
+    tags sent only in the base currency (or without one, e.g. Cushion) are taken as they are."""
     return ", ".join(
-        f"max(CASE WHEN v.tag = '{tag}' THEN v.value_decimal END) AS {name}"
+        f"coalesce(max(CASE WHEN v.tag = '{tag}' AND v.currency = 'BASE' "
+        f"THEN v.value_decimal END), "
+        f"max(CASE WHEN v.tag = '{tag}' THEN v.value_decimal END)) AS {name}"
         for name, tag in tags.items()
     )
 

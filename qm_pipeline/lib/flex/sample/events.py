@@ -41,6 +41,10 @@ _DEBIT_RATE = {"USD": Decimal("0.0683"), "EUR": Decimal("0.0540")}
 _WITHHOLDING = {"US": Decimal("0.15"), "DE": Decimal("0.26375"), "FR": Decimal("0.25")}
 _MARKET_DATA_FEE = Decimal("-1.50")
 _POSTING_TIME = time(20, 20)
+# The split and the transfer in are applied before the day's trading (`start_of_day`), so
+# their rows are stamped before the open: a replay in time order must see them before that
+# day's trades, which already trade the split or transferred shares.
+_BEFORE_OPEN = time(8, 0)
 _TRANSFER_COUNTERPARTY = "12345678"
 
 
@@ -212,7 +216,7 @@ class Lifecycle:
             CorporateActionRecord(
                 kind="FS",
                 instrument=instrument,
-                when=datetime.combine(day, time(20, 25)),
+                when=datetime.combine(day, _BEFORE_OPEN),
                 quantity=added,
                 value=added * self._market.close(instrument, day),
                 description=(f"{name} SPLIT {split.ratio} FOR 1 "
@@ -245,7 +249,7 @@ class Lifecycle:
                 kind="ACATS",
                 direction="IN",
                 instrument=instrument,
-                when=datetime.combine(day, time(12, 0)),
+                when=datetime.combine(day, _BEFORE_OPEN),
                 quantity=quantity,
                 position_amount=value,
                 position_amount_base=to_base(value, rate),
