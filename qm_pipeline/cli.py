@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +21,19 @@ from qm_pipeline.runner import RunOutcome, prepare_dagster_home, run_job
 
 app = typer.Typer(help="qm-pipeline: Interactive Brokers data, correct, complete, explained.",
                   no_args_is_help=True, add_completion=False)
-console = Console()
+# Piped output (CI logs, files) gets a wide fixed width instead of rich's 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=140)
+
+
+def _cell(value: object) -> str:
+    """Money to cents with thousands separators, times to the minute, None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return str(value)
 
 DataDir = Annotated[Path | None, typer.Option(envvar="QM_DATA_DIR", help="Data folder.")]
 
@@ -138,7 +151,7 @@ def _snapshot_summary(outcome: RunOutcome) -> None:
                    "buying power", "positions", "open orders"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*["-" if v is None else str(v) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     if outcome.success:
         console.print(table)
     for error in outcome.errors:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from qm_pipeline.lib.settings import Settings, load_settings
 from qm_pipeline.lib.warehouse.engine import Warehouse
 from qm_pipeline.lib.warehouse.migrations import migrate
+from qm_pipeline.runner import prepare_dagster_home
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -177,6 +178,21 @@ class PostgresDatabase:
 def _terminate_others(conn: psycopg.Connection) -> None:
     conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every Dagster run in the tests uses a home whose dagster.yaml turns telemetry off
+    (Dagster reads that switch only from $DAGSTER_HOME/dagster.yaml)."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    prepare_dagster_home(home)
+    yield home
+    if previous is None:
+        os.environ.pop("DAGSTER_HOME", None)
+    else:
+        os.environ["DAGSTER_HOME"] = previous
 
 
 @pytest.fixture(scope="session")

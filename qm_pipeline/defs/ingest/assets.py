@@ -119,9 +119,12 @@ def flex_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         yield dg.MaterializeResult(asset_key=key, metadata={"rows_written": rows})
     failed = [r for r in results if r.status == "failed"]
     if failed:
+        # The errors name the archived copy (by SHA-256); the file's own name says which of
+        # the reports handed in it was.
         raise dg.Failure(
-            f"{len(failed)} report(s) could not be loaded and left the warehouse unchanged",
-            metadata={"errors": dg.MetadataValue.json([r.error for r in failed])},
+            f"{len(failed)} report(s) could not be loaded and left the warehouse unchanged: "
+            f"{', '.join(r.name for r in failed)}",
+            metadata={"errors": dg.MetadataValue.json([f"{r.name}: {r.error}" for r in failed])},
         )
 
 
