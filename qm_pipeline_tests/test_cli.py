@@ -1,0 +1,186 @@
+"""The `qm` command as a user runs it: a subprocess of the installed script, a fresh data folder
+and Dagster home, real corpus files, the simulated IB Gateway on a local port.
+
+`test_demo` is the slow one (it generates, serves, fetches, loads and snapshots, ~10 s):
+select it with `-k demo`, leave it out with `-k "not demo"`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import socket
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from qm_pipeline.lib.flex.summary import run_summary
+from qm_pipeline.lib.sim.gateway import GatewayThread, default_state
+from qm_pipeline.lib.warehouse.engine import Warehouse
+
+QM = Path(sys.executable).with_name("qm")
+RUN = re.compile(r"^run ([0-9a-f-]{36}): (success|failed)$", re.MULTILINE)
+
+
+def environment(tmp_path: Path, name: str) -> dict[str, str]:
+    """The caller's environment without any pipeline settings, with its own folders."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("QM_") and k != "DAGSTER_HOME"}
+    env.update(QM_DATA_DIR=str(tmp_path / name / "data"),
+               DAGSTER_HOME=str(tmp_path / name / "dagster_home"))
+    (tmp_path / name).mkdir(exist_ok=True)  # the working directory
+    return env
+
+
+def qm(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(QM), *args], env=env, cwd=Path(env["QM_DATA_DIR"]).parent,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def start(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([str(QM), *args], env=env, cwd=Path(env["QM_DATA_DIR"]).parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def table(out: str, first: str) -> dict[str, list[str]]:
+    """Rows of the rich table whose first cell matches `first`, by that cell."""
+    found = {}
+    for line in out.splitlines():
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip().strip("│").split("│")]
+            if re.fullmatch(first, cells[0]):
+                found[cells[0]] = cells
+    return found
+
+
+def run_of(out: str) -> tuple[str, str]:
+    (found,) = RUN.findall(out)
+    return found
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_ingest_prints_what_each_report_loaded(tmp_path: Path, corpus_dir: Path) -> None:
+    names = ["001_pp01_2013_fx_opt_ca.xml", "018_pp26_2025_two_accounts.xml"]
+    env = environment(tmp_path, "ingest")
+
+    done = qm("ingest", *[str(corpus_dir / n) for n in names], env=env)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Flex reports loaded in this run" in done.stdout
+    run_id, status = run_of(done.stdout)
+    assert status == "success" and done.stderr == ""
+    with (corpus_dir / "MANIFEST.tsv").open(newline="") as stream:
+        manifest = {r["file"]: r for r in csv.DictReader(stream, delimiter="\t")}
+    printed = table(done.stdout, r".+\.xml")
+    assert sorted(printed) == names
+    for name in names:
+        _, _, statements, seen, loaded, _, _, _ = printed[name]
+        assert (statements, seen, loaded) == (
+            manifest[name]["n_statements"], manifest[name]["rows"], manifest[name]["rows"])
+    assert printed["001_pp01_2013_fx_opt_ca.xml"][7] == "Trade.orderPlacementTime"  # drift
+    assert printed["018_pp26_2025_two_accounts.xml"][7] == "-"
+
+    # the table is what the warehouse under QM_DATA_DIR holds for this run
+    data = Path(env["QM_DATA_DIR"])
+    warehouse = Warehouse(f"duckdb:///{data / 'warehouse.duckdb'}")
+    try:
+        stored = run_summary(warehouse, run_id)
+    finally:
+        warehouse.dispose()
+    assert [[str(v) if v is not None else "-" for v in r[:6]] for r in stored] == [
+        printed[n][:6] for n in names]
+    assert (data / "published" / "warehouse.duckdb").is_file()
+    assert (Path(env["DAGSTER_HOME"]) / "dagster.yaml").read_text().startswith(
+        "telemetry:\n  enabled: false")
+
+
+def test_ingest_of_a_missing_file_is_a_usage_error(tmp_path: Path, corpus_dir: Path) -> None:
+    env = environment(tmp_path, "missing")
+
+    done = qm("ingest", str(corpus_dir / "007_pp13_cfd.xml"), "missing.xml", env=env)
+
+    assert done.returncode == 2
+    assert "no such file or folder: missing.xml" in done.stdout
+    assert RUN.search(done.stdout) is None  # refused before any run
+    assert not (Path(env["QM_DATA_DIR"]) / "raw").exists()  # nothing archived either
+
+
+def test_snapshot_prints_the_accounts_or_the_failure(tmp_path: Path) -> None:
+    refused_port = unused_port()
+    refused_env = environment(tmp_path, "refused")
+    # nothing listens there: refused, retried with back-off (~3 s), so started first
+    refused = start("snapshot", "--host", "127.0.0.1", "--port", str(refused_port),
+                    env=refused_env)
+    try:
+        env = environment(tmp_path, "snapshot")
+        with GatewayThread(default_state()) as gw:
+            done = qm("snapshot", "--host", "127.0.0.1", "--port", str(gw.port), env=env)
+            sessions = gw.server.requests_named("START_API")
+        out, err = refused.communicate(timeout=120)
+    finally:
+        refused.kill()
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Accounts, latest complete snapshot" in done.stdout
+    assert run_of(done.stdout)[1] == "success"
+    assert [s.client_id for s in sessions] == [17]
+    accounts = table(done.stdout, r"DU\d+")
+    assert sorted(accounts) == ["DU1234567", "DU7654321"]
+    _, paper, _, net_liq, cash, buying_power, positions, orders = accounts["DU1234567"]
+    assert (paper, positions, orders) == ("True", "4", "3")
+    assert [Decimal(v.replace(",", "")) for v in (net_liq, cash, buying_power)] == [
+        Decimal("74966.68"), Decimal("28255.00"), Decimal("253155.04")]
+    assert accounts["DU7654321"][3:] == ["16,571.50", "12,000.00", "60,854.50", "2", "2"]
+    assert done.stderr == ""  # not one warning: every message decoded, every request ended
+
+    assert refused.returncode == 1, out + err
+    assert "Accounts, latest complete snapshot" not in out
+    assert run_of(out)[1] == "failed"
+    message = " ".join(out.split())  # rich wraps long lines
+    assert "error: " in message
+    assert "Live snapshot failed, nothing stored (the accounts are unknown, not flat): " \
+           f"connect: connection to 127.0.0.1:{refused_port} failed: ConnectionRefusedError" \
+           in message
+    warehouse = Path(refused_env["QM_DATA_DIR"]) / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        assert db.execute("SELECT status, port FROM live.snapshots").fetchall() == [
+            ("failed", refused_port)]
+        assert db.execute("SELECT count(*) FROM live.accounts").fetchone() == (0,)
+
+
+def test_demo(tmp_path: Path) -> None:
+    """Generate, serve, fetch with the real client, load, snapshot, publish: exit 0."""
+    env = environment(tmp_path, "demo")
+
+    done = qm("demo", env=env, timeout=300)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    statuses = RUN.findall(done.stdout)
+    assert [s for _, s in statuses] == ["success", "success"]  # ingest, then snapshot
+    reports = table(done.stdout, r"flex_\S+\.xml")
+    assert sorted(reports) == ["flex_424242_20240102_20241231.xml",  # 365-day windows
+                               "flex_424242_20250101_20250630.xml"]
+    for _, accounts, statements, seen, loaded, *_ in reports.values():
+        assert (accounts, statements) == ("U1000001,U1000002", "2")
+        assert int(seen) == int(loaded) > 0
+    assert sorted(table(done.stdout, r"DU\d+")) == ["DU1234567", "DU7654321"]
+    data = Path(env["QM_DATA_DIR"])
+    published = data / "published" / "warehouse.duckdb"
+    assert f"Analysts' copy: {published}" in done.stdout
+    with duckdb.connect(str(published), read_only=True) as copy:
+        assert copy.execute("SELECT count(*), string_agg(DISTINCT source, ',') "
+                            "FROM raw.flex_files").fetchone() == (2, "web-service")
+        assert copy.execute("SELECT count(*) FROM core.accounts").fetchone() == (2,)
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT status, accounts FROM live.snapshots").fetchall() == [
+            ("complete", "DU1234567,DU7654321")]
+
