@@ -184,3 +184,32 @@ def test_demo(tmp_path: Path) -> None:
         assert db.execute("SELECT status, accounts FROM live.snapshots").fetchall() == [
             ("complete", "DU1234567,DU7654321")]
 
+
+
+def test_fetch_pulls_a_range_from_the_web_service_in_windows(tmp_path: Path) -> None:
+    from datetime import date
+
+    from qm_pipeline.lib.flex.sample import SampleSpec, write_reports
+    from qm_pipeline.lib.sim.flex_service import FakeFlexService
+
+    spec = SampleSpec(accounts=("U3000001",), start=date(2024, 1, 2), end=date(2024, 2, 29),
+                      trades_per_day=2, seed=3)
+    (report,) = write_reports(spec, tmp_path / "served")
+    env = environment(tmp_path, "fetch")
+
+    refused = qm("fetch", "--query-id", "99", "--from", "2024-01-02", "--to", "2024-02-29",
+                 env=env)
+    assert refused.returncode == 2 and "QM_FLEX_TOKEN is not set" in refused.stdout
+
+    with FakeFlexService({"99": report.read_bytes()}, tokens="s3cret-token") as service:
+        env.update(QM_FLEX_TOKEN="s3cret-token", QM_FLEX_BASE_URL=service.base_url)
+        done = qm("fetch", "--query-id", "99", "--from", "2024-01-02", "--to", "2024-02-29",
+                  env=env)
+        sent = [(r.params.get("fd"), r.params.get("td")) for r in service.requests
+                if r.endpoint == "SendRequest"]
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sent == [("20240102", "20240229")]
+    name = "flex_99_20240102_20240229.xml"
+    assert name in table(done.stdout, r"flex_99_.*")
+    assert "s3cret-token" not in done.stdout + done.stderr
