@@ -173,6 +173,93 @@ def snapshot(
     raise typer.Exit(0 if outcome.success else 1)
 
 
+def _ledger_overrides(method: str | None, methods: str | None, wash_sales: str | None,
+                      accounts: list[str] | None) -> dict:
+    """Resource config for the options given; fails fast (exit 2) on settings that do not
+    parse, before any run starts."""
+    from qm_pipeline.lib.ledger.settings import from_env, ledger_config
+
+    overrides: dict = {k: v for k, v in (("method", method), ("methods", methods),
+                                         ("wash_sales", wash_sales)) if v is not None}
+    if accounts:
+        overrides["accounts"] = list(accounts)
+    text = {**from_env(), **{k: v for k, v in overrides.items() if k != "accounts"}}
+    try:
+        ledger_config(**text)
+    except ValueError as exc:
+        console.print(f"[red]ledger settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+    return overrides
+
+
+def _ledger_summary(outcome: RunOutcome) -> None:
+    from qm_pipeline.lib.ledger.summary import ledger_summary
+    from qm_pipeline.lib.warehouse.engine import Warehouse
+    from qm_pipeline.lib.warehouse.migrations import migrate
+
+    warehouse = Warehouse(load_settings().database_url)
+    migrate(warehouse)  # a warehouse the run never reached still has empty ledger tables
+    found = ledger_summary(warehouse)
+    warehouse.dispose()
+    if outcome.success and found.run:
+        run = found.run
+        console.print(f"Lot method {run['default_method']}"
+                      + (f" (overrides {run['lot_methods']})" if run["lot_methods"] else "")
+                      + f", wash sales {run['wash_sales']}")
+        accounts = Table(title="Ledger accounts")
+        for column in ("account", "method", "open positions", "episodes",
+                       "realized P&L (base)", "flags"):
+            accounts.add_column(column, justify="left" if column in ("account", "method")
+                                else "right")
+        for row in found.accounts:
+            accounts.add_row(*[_cell(v) for v in row])
+        console.print(accounts)
+        realized = Table(title="Realized P&L by year and term (base currency)")
+        for column in ("account", "year", "term", "lots closed", "realized P&L",
+                       "wash sale disallowed"):
+            realized.add_column(column, justify="left" if column in ("account", "term")
+                                else "right")
+        for row in found.realized:
+            realized.add_row(*[_cell(v) for v in row])
+        console.print(realized)
+        if found.failures:
+            failures = Table(title="Cross-checks with IB: mismatches (ledger.check_failures)")
+            failures.add_column("check")
+            failures.add_column("mismatches", justify="right")
+            for name, n in found.failures:
+                failures.add_row(name, f"[red]{n}[/red]")
+            console.print(failures)
+        else:
+            console.print("[green]Cross-checks with IB: no mismatch[/green]")
+    for error in outcome.errors:
+        console.print(f"[red]error:[/red] {error}")
+    console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
+
+
+@app.command()
+def ledger(
+    method: Annotated[str | None, typer.Option(
+        help="Lot method of every account: FIFO, LIFO, HIFO, SPECIFIC (QM_LEDGER_METHOD).")]
+    = None,
+    methods: Annotated[str | None, typer.Option(
+        help="Per-account methods, e.g. U1=LIFO,U2=HIFO (QM_LEDGER_METHODS).")] = None,
+    wash_sales: Annotated[str | None, typer.Option(
+        help="Wash sales: broker, taxpayer or none (QM_WASH_SALES).")] = None,
+    account: Annotated[list[str] | None, typer.Option(
+        help="Rebuild only this account (repeatable; default: all).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Rebuild the ledger (lots, realized P&L, positions, history, balances) from the
+    warehouse, check it against IB's numbers, and summarize it."""
+    _setup(data_dir)
+    overrides = _ledger_overrides(method, methods, wash_sales, account)
+    config = {"resources": {"ledger": {"config": overrides}}} if overrides else {}
+    with console.status("Replaying the ledger..."):
+        outcome = run_job("ledger_rebuild", run_config=config)
+    _ledger_summary(outcome)
+    raise typer.Exit(0 if outcome.success else 1)
+
+
 @app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Generate a sample multi-account history, serve it from a local fake Flex Web Service,

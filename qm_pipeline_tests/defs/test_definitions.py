@@ -8,9 +8,13 @@ ASSETS = [
     "core/accounts", "core/cash_balances", "core/cash_transactions", "core/change_in_nav",
     "core/closed_lots", "core/corporate_actions", "core/fx_rates", "core/instruments",
     "core/interest_accruals", "core/nav_daily", "core/open_positions", "core/option_events",
-    "core/securities_info", "core/trades", "core/transfers", "live/snapshots",
+    "core/securities_info", "core/trades", "core/transfers", "ledger/audit_log",
+    "ledger/balance_history", "ledger/check_failures", "ledger/flags", "ledger/lots",
+    "ledger/position_history", "ledger/positions", "ledger/realized", "live/snapshots",
     "published/warehouse", "raw/flex_archive", "raw/flex_ingest_log", "raw/flex_rows",
 ]
+REPLAYED = {dg.AssetKey(["core", t]) for t in (
+    "trades", "closed_lots", "transfers", "corporate_actions", "option_events", "open_positions")}
 
 
 def test_asset_graph_is_pinned():
@@ -22,12 +26,19 @@ def test_asset_graph_is_pinned():
     assert graph.get(dg.AssetKey(["raw", "flex_rows"])).parent_keys == {
         dg.AssetKey(["raw", "flex_archive"])
     }
+    assert graph.get(dg.AssetKey(["ledger", "positions"])).parent_keys == REPLAYED
+    assert graph.get(dg.AssetKey(["ledger", "position_history"])).parent_keys == {
+        *REPLAYED, dg.AssetKey(["live", "snapshots"])}
+    assert graph.get(dg.AssetKey(["ledger", "balance_history"])).parent_keys == {
+        dg.AssetKey(["core", t]) for t in ("cash_balances", "nav_daily", "fx_rates", "accounts")}
+    assert {graph.get(k).group_name for k in graph.get_all_asset_keys()
+            if k.path[0] == "ledger"} == {"ledger"}
 
 
 def test_jobs_schedules_and_checks():
     repo = defs.get_repository_def()
     assert sorted(j for j in repo.job_names if not j.startswith("__")) == [
-        "flex_ingest", "live_snapshot"]
+        "flex_ingest", "flex_ingest_ledger", "ledger_rebuild", "live_snapshot"]
     assert repo.get_schedule_def("flex_nightly").default_status.value == "RUNNING"
     intraday = repo.get_schedule_def("live_snapshot_intraday")
     assert intraday.cron_schedule == "*/15 9-16 * * 1-5"
@@ -37,4 +48,6 @@ def test_jobs_schedules_and_checks():
     assert "flex_ingest_log_row_fidelity" in checks
     assert "flex_ingest_log_schema_drift" in checks
     assert "trades_key_unique" in checks and "instruments_key_unique" in checks
-    assert len(checks) == 17  # fidelity, drift, 15 key checks
+    assert {"realized_fifo_pnl_matches_ib", "realized_closed_lots_match_ib",
+            "position_history_open_positions_match_ib", "flags_no_errors"} <= set(checks)
+    assert len(checks) == 21  # fidelity, drift, 15 key checks, 4 ledger checks

@@ -61,9 +61,17 @@ def _v2_live(tx: Tx) -> None:
     create_live_schema(tx)
 
 
+def _v3_ledger(tx: Tx) -> None:
+    from qm_pipeline.lib.ledger.store import create_ledger_schema
+
+    create_ledger_schema(tx)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Tx], None]]] = [
     (1, "raw bookkeeping, core tables from the Flex registry, instruments", _v1_foundation),
     (2, "live snapshots from TWS / IB Gateway, with history and latest views", _v2_live),
+    (3, "ledger: lots, realized, positions with audit log, history, balances, checks",
+     _v3_ledger),
 ]
 
 

@@ -135,9 +135,9 @@ def test_upgrade_from_an_older_registry(warehouse_url: str,
 
 def test_a_new_migration_runs_once_and_a_failed_one_leaves_nothing(
         warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
-    def ledger(tx) -> None:
-        tx.execute("CREATE SCHEMA IF NOT EXISTS ledger")
-        tx.execute("CREATE TABLE ledger.entries (id BIGINT)")
+    def scratch(tx) -> None:
+        tx.execute("CREATE SCHEMA IF NOT EXISTS scratch")
+        tx.execute("CREATE TABLE scratch.entries (id BIGINT)")
 
     def broken(tx) -> None:
         tx.execute("CREATE TABLE core.half_done (id BIGINT)")
@@ -146,19 +146,19 @@ def test_a_new_migration_runs_once_and_a_failed_one_leaves_nothing(
     before = snapshot(warehouse)
     shipped = list(migrations.MIGRATIONS)
     monkeypatch.setattr(migrations, "MIGRATIONS",
-                        [*shipped, (NEXT, "ledger", ledger), (NEXT + 1, "broken", broken)])
+                        [*shipped, (NEXT, "scratch", scratch), (NEXT + 1, "broken", broken)])
     with pytest.raises(RuntimeError, match="the broken step failed"):
         migrate(warehouse)
     assert snapshot(warehouse) == before  # one transaction: the good step did not stick
     with warehouse.transaction() as tx:
-        assert tx.tables("ledger") == []
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*shipped, (NEXT, "ledger", ledger)])
-    assert migrate(warehouse) == [f"{NEXT}: ledger"]
+        assert tx.tables("scratch") == []
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*shipped, (NEXT, "scratch", scratch)])
+    assert migrate(warehouse) == [f"{NEXT}: scratch"]
     assert migrate(warehouse) == []
     assert rows(warehouse, "SELECT version, name FROM meta.schema_migrations ORDER BY 1") == [
-        *VERSIONS, (NEXT, "ledger")]
+        *VERSIONS, (NEXT, "scratch")]
     with warehouse.transaction() as tx:
-        assert tx.tables("ledger") == ["entries"]
+        assert tx.tables("scratch") == ["entries"]
 
 
 # --- the test fixtures themselves: every test starts from what `migrate` makes -------------------
