@@ -103,4 +103,12 @@ def migrate(warehouse: Warehouse) -> list[str]:
                        {"v": version, "n": name})
             done.append(f"{version}: {name}")
         done += [f"added column {c}" for c in sync_registry_columns(tx)]
+        refresh_views(tx)
     return done
+
+
+def refresh_views(tx: Tx) -> None:
+    """Views carry no data: an upgraded warehouse gets the current definitions."""
+    from qm_pipeline.lib.live.store import create_live_views
+
+    create_live_views(tx)

@@ -223,3 +223,17 @@ def test_postgres_reset_between_tests(postgres_database, tmp_path: Path,
                              "table_schema NOT IN ('pg_catalog', 'information_schema')") == 0
     finally:
         warehouse.dispose()
+
+
+def test_an_upgrade_redefines_the_views(warehouse: Warehouse) -> None:
+    """A warehouse made with an older view definition gets the current one on migrate."""
+    with warehouse.transaction() as tx:
+        tx.execute("DROP VIEW live.latest_position_snapshots")
+        tx.execute("DROP VIEW live.latest_account_snapshots")
+        tx.execute("CREATE VIEW live.latest_account_snapshots AS SELECT 'stale' AS account_id")
+    migrate(warehouse)
+    with warehouse.transaction() as tx:
+        columns = tx.columns("live", "latest_account_snapshots")
+        rows = tx.execute("SELECT count(*) FROM live.latest_account_snapshots")
+    assert {"snapshot_id", "net_liquidation", "total_cash", "buying_power"} <= set(columns)
+    assert rows == [(0,)]
