@@ -9,22 +9,16 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from qm_pipeline.defs.ingest.checks import CHECK_SPECS, landing_checks
+from qm_pipeline.defs.ingest.keys import ARCHIVE, CORE_KEYS, INGEST_LOG, RAW_ROWS
 from qm_pipeline.defs.partitions import daily, single_run
 from qm_pipeline.defs.resources import FlexWebServiceResource, WarehouseResource
 from qm_pipeline.lib import progress
 from qm_pipeline.lib.flex.archive import Archive
-from qm_pipeline.lib.flex.core_tables import CORE_TABLES
 from qm_pipeline.lib.flex.ingest import ingest_pending
 from qm_pipeline.lib.flex.load import LoadResult
 from qm_pipeline.lib.flex.sources import archive_drop_folder, archive_paths, archive_web_service
 from qm_pipeline.lib.warehouse.publish import publish_copy
-
-ARCHIVE = dg.AssetKey(["raw", "flex_archive"])
-RAW_ROWS = dg.AssetKey(["raw", "flex_rows"])
-INGEST_LOG = dg.AssetKey(["raw", "flex_ingest_log"])
-CORE_KEYS = [dg.AssetKey(["core", t.name]) for t in CORE_TABLES] + [
-    dg.AssetKey(["core", "instruments"])
-]
 
 
 class FlexFetchConfig(dg.Config):
@@ -96,7 +90,7 @@ def _summary(results: list[LoadResult]) -> str:
                      description="Rows seen and loaded per file, account, section and tag."),
         *[dg.AssetSpec(key, deps=[RAW_ROWS], group_name="core") for key in CORE_KEYS],
     ],
-    partitions_def=daily, backfill_policy=single_run, pool="warehouse",
+    check_specs=CHECK_SPECS, partitions_def=daily, backfill_policy=single_run, pool="warehouse",
 )
 def flex_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Load every archived report waiting to be loaded, one transaction per report."""
@@ -117,6 +111,8 @@ def flex_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     for key in CORE_KEYS:
         rows = sum(r.core_rows.get(key.path[-1], 0) for r in loaded)
         yield dg.MaterializeResult(asset_key=key, metadata={"rows_written": rows})
+    with warehouse.get().transaction() as tx:
+        yield from landing_checks(tx)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         # The errors name the archived copy (by SHA-256); the file's own name says which of

@@ -1,10 +1,9 @@
-"""The Flex ingest capability: assets, checks, the job and its nightly schedule."""
+"""The Flex ingest capability: assets (with their checks), the job, the nightly schedule."""
 
 
 import dagster as dg
 
 from qm_pipeline.defs.ingest.assets import flex_archive, flex_warehouse, published_warehouse
-from qm_pipeline.defs.ingest.checks import key_uniqueness, row_fidelity, schema_drift
 from qm_pipeline.defs.partitions import daily
 
 flex_ingest_job = dg.define_asset_job(
@@ -26,7 +25,6 @@ flex_nightly = dg.build_schedule_from_partitioned_job(
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[flex_archive, flex_warehouse, published_warehouse],
-        asset_checks=[row_fidelity, schema_drift, key_uniqueness],
         jobs=[flex_ingest_job],
         schedules=[flex_nightly],
     )
