@@ -163,7 +163,7 @@ def _duckdb_engine(database: str | None) -> sa.Engine:
 
     DuckDB would cache up to 80% of RAM; an embedded warehouse stays modest and spills
     (QM_DUCKDB_MEMORY_LIMIT, e.g. "4GB", raises it for large analyses)."""
-    config = {"memory_limit": os.environ.get("QM_DUCKDB_MEMORY_LIMIT", "192MB"),
+    config = {"memory_limit": os.environ.get("QM_DUCKDB_MEMORY_LIMIT", "160MB"),
               "write_buffer_row_group_count": 1,
               # checkpoint when publishing (one CHECKPOINT per run), not inside each load
               "checkpoint_threshold": os.environ.get("QM_DUCKDB_CHECKPOINT", "1GB")}
