@@ -34,6 +34,10 @@ CONTRACT_COLUMNS = (
     "trading_class",
 )
 
+# What an order asks for, shared by open and completed orders.
+ORDER_TERMS = ("conid", "symbol", "sec_type", "action", "total_quantity", "order_type",
+               "lmt_price", "aux_price", "tif")
+
 TABLES: dict[str, tuple[str, ...]] = {
     "snapshots": (
         "snapshot_id",
@@ -69,15 +73,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "perm_id",
         "client_id",
         "parent_id",
-        "conid",
-        "symbol",
-        "sec_type",
-        "action",
-        "total_quantity",
-        "order_type",
-        "lmt_price",
-        "aux_price",
-        "tif",
+        *ORDER_TERMS,
         "outside_rth",
         "status",
         "filled",
@@ -88,15 +84,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "completed_orders": (
         "perm_id",
         "account_id",
-        "conid",
-        "symbol",
-        "sec_type",
-        "action",
-        "total_quantity",
-        "order_type",
-        "lmt_price",
-        "aux_price",
-        "tif",
+        *ORDER_TERMS,
         "status",
         "filled_quantity",
         "completed_time",
