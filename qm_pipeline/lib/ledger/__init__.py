@@ -5,9 +5,10 @@ position episodes and history. Plain functions over rows: no Dagster, no databas
     result.lots, result.realized, result.positions, result.position_history, result.flags
     check_realized_pnl(result, trades)  # and the other cross-checks with IB's numbers
 
-Conventions are documented where they are applied: `money` (Decimal), `timeline` (order
-of events), `lots` (signs, methods), `wash_sales` (IRC 1091), `opening` (holdings older
-than the history), `outputs` (columns).
+Conventions are documented where they are applied: `money` (Decimal at the edges,
+scaled integers in the replay), `timeline` (order of events), `lots` (signs, methods),
+`wash_sales` (IRC 1091), `opening` (holdings older than the history), `outputs`
+(columns, and how the replay writes them).
 """
 
 from qm_pipeline.lib.ledger.checks import (

@@ -6,8 +6,11 @@ order, and returns the ledger as Arrow tables. When open positions are supplied 
 event history does not explain them (Flex windows are 365 days, holdings can be older),
 it derives opening-balance lots (`opening`) and replays again with them seeded.
 
-The per-execution path is `_Engine.trade`: one dict lookup for the book, Decimal
-arithmetic on precomputed values, lots consumed from a deque, rows appended as tuples.
+The per-execution path is `_Engine.trade`: the book found by list index (the stream
+numbers the (account, conid) pairs), integer arithmetic on amounts in QUANTUMs (see
+`money`), lots consumed from a deque, realized rows packed into the output's words as
+they are made (`outputs.Rows`). Events and opening balances are Decimal; they are
+converted where the engine applies them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import decimal
 import gc
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 
 import pyarrow as pa
 
@@ -26,29 +28,29 @@ from qm_pipeline.lib.ledger import positions as pos
 from qm_pipeline.lib.ledger.config import LedgerConfig, WashMode
 from qm_pipeline.lib.ledger.instruments import Instrument, collect, unknown
 from qm_pipeline.lib.ledger.lots import PICKERS, Book, Lot, Piece, fifo, opened_at
-from qm_pipeline.lib.ledger.money import ZERO, ledger_context, part, to_base
+from qm_pipeline.lib.ledger.money import in_base, ledger_context, share, to_decimal, units
 from qm_pipeline.lib.ledger.opening import SeedLot, seed_lots
 from qm_pipeline.lib.ledger.outputs import (
     BOOKS,
-    LOTS,
+    LOW,
     POSITIONS,
-    RAW_HISTORY,
-    RAW_REALIZED,
+    RAW_LOTS,
+    REASON_CODE,
+    REASONS,
     TWINS,
     Flags,
+    HistorySink,
+    RealizedSink,
     TableSink,
-    history_table,
-    realized_table,
+    lots_table,
+    opening_book_tid,
+    opening_fields,
 )
-from qm_pipeline.lib.ledger.timeline import (
-    PRIO_TRADE,
-    US_PER_DAY,
-    day_of,
-    first_long_term_day,
-    tiebreak,
-)
+from qm_pipeline.lib.ledger.timeline import PRIO_TRADE, day_of, tiebreak
 from qm_pipeline.lib.ledger.trades import TradeStream, normalise
 from qm_pipeline.lib.ledger.wash_sales import WashTracker
+
+TRADE = REASON_CODE["TRADE"]
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,14 @@ class LedgerResult:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Inputs normalised once, replayed once or twice."""
+    """Inputs normalised once, replayed once or twice. `tables` holds the sources other
+    than trades (those live on in `trades`)."""
 
     tables: dict[str, pa.Table]
     trades: TradeStream
     events: list[ev.Event]
     instruments: dict[str, Instrument]
-    closed_lots: dict[str, list[tuple[int | None, Decimal]]]
+    closed_lots: dict[str, list[tuple[int | None, int]]]  # by closing transaction id
     flags: list[tuple]
 
 
@@ -92,18 +95,18 @@ def prepare(inputs: src.LedgerInputs, config: LedgerConfig) -> Prepared:
     flags = Flags()
     instruments = collect(tables[n] for n in ("trades", "transfers", "corporate_actions",
                                               "option_events", "open_positions"))
-    trades = normalise(tables["trades"], config.excluded_asset_categories, flags)
+    trades = normalise(tables.pop("trades"), config.excluded_asset_categories, flags)
     events = ev.in_order(
         ev.option_events(trades.eae_rows, tables["option_events"], instruments, flags),
         ev.transfer_events(tables["transfers"], flags),
         ev.corporate_action_events(tables["corporate_actions"], flags),
         ev.mark_events(tables["marks"]),
     )
-    closed: dict[str, list[tuple[int | None, Decimal]]] = {}
+    closed: dict[str, list[tuple[int | None, int]]] = {}
     for r in src.rows(tables["closed_lots"]):
         if r["transaction_id"] is not None and r["quantity"] is not None:
             closed.setdefault(r["transaction_id"], []).append((r["open_date_time"],
-                                                               abs(r["quantity"])))
+                                                               units(abs(r["quantity"]))))
     for wanted in closed.values():
         wanted.sort(key=lambda w: (-1 if w[0] is None else w[0], w[1]))
     return Prepared(tables, trades, events, instruments, closed, flags.rows)
@@ -121,14 +124,15 @@ def replay(inputs: src.LedgerInputs, config: LedgerConfig | None = None) -> Ledg
             prepared = prepare(inputs, config)
             # normalising a million executions leaves freed Arrow pages the allocator keeps
             pa.default_memory_pool().release_unused()
-            result = run(prepared, config)
-            seeds, notes = seed_lots(prepared, result)
-            if seeds or notes:
-                result = run(prepared, config, seeds, notes)
+            first = run(prepared, config)
+            seeds, notes = seed_lots(prepared, first)
+            if not (seeds or notes):
+                return first
+            del first  # the second replay replaces it: do not hold both
+            return run(prepared, config, seeds, notes)
     finally:
         if collecting:
             gc.enable()
-    return result
 
 
 def run(prepared: Prepared, config: LedgerConfig, seeds: Iterable[SeedLot] = (),
@@ -140,18 +144,28 @@ def run(prepared: Prepared, config: LedgerConfig, seeds: Iterable[SeedLot] = (),
     n_others = len(others)
     i = 0
     next_key = others[0].key if others else None
+    next_ts = next_key[0] if others else None
     trade = engine.trade
-    for ts_, tid_, acc_, con_, qty_, net_, fx_ in prepared.trades.batches():
-        for ts, tid, account, conid, qty, net, fx in zip(ts_, tid_, acc_, con_, qty_, net_, fx_,
-                                                         strict=True):
+    pairs = prepared.trades.books
+    books: list[Book | None] = [None] * len(pairs)
+    for ts_, day_, code_, key_, qty_, net_, fx_ in prepared.trades.batches():
+        for ts, day, code, key, qty, net, fx in zip(ts_, day_, code_, key_, qty_, net_, fx_,
+                                                    strict=True):
             # other events go first when their key is smaller (the tiebreak only matters,
             # and is only built, on a timestamp tie)
-            while next_key is not None and (next_key[0] < ts or (
-                    next_key[0] == ts and next_key < (ts, PRIO_TRADE, tiebreak(tid)))):
+            while next_ts is not None and next_ts <= ts and (next_ts < ts or next_key < (
+                    ts, PRIO_TRADE, tiebreak(engine.tids.string(code)))):
                 engine.event(others[i])
                 i += 1
                 next_key = others[i].key if i < n_others else None
-            trade(ts, ts // US_PER_DAY, tid, account, conid, qty, net, fx, "TRADE")
+                next_ts = next_key[0] if i < n_others else None
+            book = books[key]
+            if book is None:
+                book = books[key] = engine.book(*pairs[key])
+            trade(book, ts, day, code, qty, net, fx, TRADE)
+        engine.realized.spill()
+        engine.history.spill()
+        engine.positions.spill()
     for event in others[i:]:
         engine.event(event)
     return engine.finish()
@@ -161,19 +175,24 @@ class _Engine:
     def __init__(self, prepared: Prepared, config: LedgerConfig, flag_rows: list[tuple]) -> None:
         self.config = config
         self.instruments = prepared.instruments
-        self.closed_lots = prepared.closed_lots
         self.books: dict[tuple[str, str], Book] = {}
-        self.realized = TableSink(RAW_REALIZED, TWINS["realized"])
+        self._book_table: pa.Table | None = None
+        self.tids = prepared.trades.ids()
+        # IB's closed lots by the code of their closing transaction (an execution's, else
+        # the one its event gets)
+        executions = prepared.trades.codes(set(prepared.closed_lots))
+        self.closed_lots = {executions[tid] if tid in executions else self.tids.code(tid): wanted
+                            for tid, wanted in prepared.closed_lots.items()}
+        self.realized = RealizedSink(self.book_table, self.tids.strings)
         self.positions = TableSink(POSITIONS, TWINS["positions"])
-        self.history = TableSink(RAW_HISTORY, TWINS["position_history"])
+        self.history = HistorySink(self.book_table)
         self.flags = Flags(flag_rows)
         self.day: int | None = None
         self.seq = 0  # lots opened, in replay order
-        self.rseq = 0  # realized rows, in replay order
-        self.split_ids: dict[str, int] = {}
+        self.rseq = 0  # realized rows written: the row number of the next (its seq - 1)
         self.in_transit: dict[str, list[Piece]] = {}
         self.wash = None if config.wash_sales is WashMode.NONE else WashTracker(
-            config, self.realized.append, self.new_lot_id)
+            config, self.realized.emit_wash)
         self.handlers = {
             ev.OptionEvent: self.option_event,
             ev.TransferEvent: self.transfer,
@@ -188,16 +207,21 @@ class _Engine:
         if book is None:
             inst = self.instruments.get(conid) or unknown(conid)
             method = self.config.method(account_id)
-            book = self.books[(account_id, conid)] = Book(len(self.books), account_id, conid,
-                                                         inst, method, PICKERS.get(method))
+            book = self.books[(account_id, conid)] = Book(
+                len(self.books), account_id, conid, inst, method, PICKERS.get(method),
+                units(inst.multiplier))
         return book
 
-    def new_lot_id(self, lot: Lot) -> str:
-        """Id of a lot split off `lot`: same opening, next sequence number."""
-        base = lot.lot_id.rpartition("|")[0]
-        n = self.split_ids.get(base, 0) + 1
-        self.split_ids[base] = n
-        return f"{base}|{n}"
+    def book_table(self) -> pa.Table:
+        """BOOKS, rebuilt when books were added since it was last built."""
+        if self._book_table is None or self._book_table.num_rows != len(self.books):
+            sink = TableSink(BOOKS)
+            for b in self.books.values():
+                sink.append((b.index, b.account_id, b.conid, b.inst.symbol,
+                             b.inst.asset_category, b.inst.currency, b.multiplier,
+                             b.method.value))
+            self._book_table = sink.table()
+        return self._book_table
 
     def at(self, day: int) -> None:
         if day != self.day:
@@ -211,84 +235,93 @@ class _Engine:
 
     # --- executions ---------------------------------------------------------------------
 
-    def trade(self, ts: int, day: int, tid: str, account_id: str, conid: str, qty: Decimal,
-              net: Decimal, fx: Decimal | None, reason: str) -> None:
-        """An execution of signed `qty` moving `net` cash (proceeds + commission)."""
+    def trade(self, book: Book, ts: int, day: int, code: int, qty: int, net: int,
+              fx: int | None, reason: int) -> None:
+        """An execution (transaction id `code`) of signed `qty` moving `net` cash (proceeds
+        + commission)."""
         if day != self.day:
             self.at(day)
-        book = self.books.get((account_id, conid)) or self.book(account_id, conid)
         if book.day == day:  # `pos.touch` on a day already touched, inlined: the hot path
             book.dirty = True
         else:
             pos.touch(book, day, self.history)
         held = book.qty
-        if not held or (held > ZERO) is (qty > ZERO):
-            self.open(book, ts, day, tid, qty, -net, fx)
+        if not held or (held > 0) is (qty > 0):
+            self.open(book, ts, day, code, qty, -net, fx)
             return
-        size = qty if qty > ZERO else -qty
-        held_size = held if held > ZERO else -held
+        size = qty if qty > 0 else -qty
+        held_size = held if held > 0 else -held
         if size <= held_size:
-            self.close(book, ts, day, tid, size, net, fx, reason)
+            self.close(book, ts, day, code, size, net, fx, reason)
         else:  # closes the position and opens the other side (IB's "C;O")
-            closing_cash = part(net, held_size, size)
-            self.close(book, ts, day, tid, held_size, closing_cash, fx, reason)
-            self.open(book, ts, day, tid, qty + held, closing_cash - net, fx)
+            closing_cash = share(net, held_size, size)
+            self.close(book, ts, day, code, held_size, closing_cash, fx, reason)
+            self.open(book, ts, day, code, qty + held, closing_cash - net, fx)
 
-    def open(self, book: Book, ts: int, day: int, tid: str, qty: Decimal, cost: Decimal,
-             fx: Decimal | None) -> None:
-        self.seq += 1
-        origin = f"{book.account_id}|{book.conid}|{tid}"
-        lot = Lot(origin + "|0", origin, self.seq, ts, day, qty, cost, to_base(cost, fx))
+    def open(self, book: Book, ts: int, day: int, code: int, qty: int, cost: int,
+             fx: int | None) -> None:
+        seq = self.seq = self.seq + 1
+        lot = Lot(opening_fields(book.index, code, ts, day, False), 0, seq, seq, ts, day, qty,
+                  cost, cost if fx is None else in_base(cost, fx), book)
         book.add(lot)
         pos.opened(book, ts, qty, cost)
-        if self.wash is not None and qty > ZERO:
+        if self.wash is not None and qty > 0:
             self.wash.acquired(book, lot, day)
 
-    def close(self, book: Book, ts: int, day: int, tid: str, size: Decimal, net: Decimal,
-              fx: Decimal | None, reason: str, at_cost: bool = False) -> Decimal:
+    def close(self, book: Book, ts: int, day: int, code: int, size: int, net: int,
+              fx: int | None, reason: int, at_cost: bool = False) -> int:
         """Closes `size` units for `net` cash, writing a realized row per lot piece; returns
         the cost of the lots closed. `at_cost`: proceeds equal cost (an option whose premium
         moves to the stock)."""
         pieces = book.take(size, book.picker) if book.picker is not None \
-            else self.take_specific(book, size, tid, ts)
+            else self.take_specific(book, size, code, ts)
         last = len(pieces) - 1
-        allocated = closed_cost = realized = realized_base = ZERO
+        allocated = closed_cost = realized = realized_base = 0
         base_is_local = True  # every piece's base P&L is its local one (see `money`)
         wash_sales = self.wash
+        sink = self.realized
+        add, pack = sink.rows.add, sink.rows.pack
+        base, washes = sink.base, sink.wash
+        index = book.index
         for i, (lot, q, cost, cost_base, wash, wash_base) in enumerate(pieces):
             if at_cost:
                 proceeds = cost
             elif i == last:
                 proceeds = net - allocated
             else:
-                proceeds = part(net, q if q > ZERO else -q, size)
+                proceeds = share(net, q if q > 0 else -q, size)
                 allocated += proceeds
             closed_cost += cost
-            proceeds_base = to_base(proceeds, fx)
+            proceeds_base = proceeds if fx is None else in_base(proceeds, fx)
             pnl = proceeds - cost
             pnl_base = pnl if proceeds_base is proceeds and cost_base is cost \
                 else proceeds_base - cost_base
             realized += pnl
             realized_base += pnl_base
             base_is_local = base_is_local and pnl_base is pnl
-            self.rseq += 1
-            row = (self.rseq, book.index, lot.lot_id, tid, lot.open_ts, lot.open_day, ts,
-                   lot.hp_day, q, cost, cost_base, proceeds, proceeds_base, wash, wash_base, ZERO,
-                   ZERO, "LONG" if day >= first_long_term_day(lot.hp_day) else "SHORT", reason,
-                   lot.opening_balance)
+            row = self.rseq
+            self.rseq = row + 1
+            add(pack(index, lot.n, code, ts, lot.hp_day, reason, q >> 64, cost >> 64,
+                     proceeds >> 64, q & LOW, cost & LOW, proceeds & LOW))
+            add(lot.opening)
+            if cost_base is not cost or proceeds_base is not proceeds:
+                base.add(base.pack(row, cost_base >> 64, proceeds_base >> 64, cost_base & LOW,
+                                   proceeds_base & LOW))
+            if wash or wash_base:
+                washes.add(washes.pack(row, wash >> 64, wash_base >> 64, wash & LOW,
+                                       wash_base & LOW))
             # a loss on a long lot (tax basis: cost plus wash adjustments) may be a wash sale
-            if wash_sales is not None and q > ZERO and pnl < wash:
-                wash_sales.loss(book, lot, day, q, wash - pnl,
-                                max(wash_base - pnl_base, ZERO), row)
+            if wash_sales is not None and q > 0 and pnl < wash:
+                wash_sales.loss(book, lot, day, q, wash - pnl, max(wash_base - pnl_base, 0), row)
             else:
-                self.realized.append(row)
+                sink.emit(row)
         pos.realized(book, realized, realized if base_is_local else realized_base)
-        pos.closed(book, ts, reason, self.positions)
+        pos.closed(book, ts, REASONS[reason], self.positions)
         return closed_cost
 
-    def take_specific(self, book: Book, size: Decimal, tid: str, ts: int) -> list[Piece]:
+    def take_specific(self, book: Book, size: int, code: int, ts: int) -> list[Piece]:
         """Lots for a SPECIFIC account: those IB's CLOSED_LOT rows name for this trade."""
-        wanted = self.closed_lots.get(tid)
+        wanted = self.closed_lots.get(code)
         missed = [wanted is None]
         pieces: list[Piece] = []
         for open_ts, qty in wanted or ():
@@ -302,10 +335,11 @@ class _Engine:
             pieces += book.take(size, fifo)
         if missed[0]:
             self.flag("WARN", "closed_lots", "SPECIFIC: IB's closed lots for this trade do not "
-                      "match the open lots; FIFO used for the rest", book, tid, ts)
+                      "match the open lots; FIFO used for the rest", book,
+                      self.tids.string(code), ts)
         return pieces
 
-    # --- other events -------------------------------------------------------------------
+    # --- other events (Decimal amounts, converted here) ---------------------------------
 
     def event(self, event: ev.Event) -> None:
         self.at(day_of(event.key[0]))
@@ -315,72 +349,81 @@ class _Engine:
         """Expiry closes the option at its cash (0): the premium is realized. Exercise and
         assignment close it at cost and move the premium into the stock leg: a put
         assigned buys stock at strike x 100 - premium received (DOMAIN.md §6)."""
-        stock_cash_adjustment = ZERO
+        stock_cash_adjustment = 0
+        reason = REASON_CODE[e.action]
         opt = e.option
         if opt is not None:
             book = self.book(opt.account_id, opt.conid)
             pos.touch(book, opt.day, self.history)
             held = book.qty
-            size = abs(opt.qty)
-            closable = abs(held) if held and (held > ZERO) is not (opt.qty > ZERO) else ZERO
+            qty, net_cash = units(opt.qty), units(opt.net_cash)
+            size = abs(qty)
+            closable = abs(held) if held and (held > 0) is not (qty > 0) else 0
             moves_premium = e.stock is not None
             if closable:
                 closing = min(size, closable)
-                cash = opt.net_cash if closing == size else part(opt.net_cash, closing, size)
-                cost = self.close(book, opt.ts, opt.day, opt.transaction_id, closing,
-                                  cash, opt.fx, e.action, at_cost=moves_premium)
+                cash = net_cash if closing == size else share(net_cash, closing, size)
+                cost = self.close(book, opt.ts, opt.day, self.tids.code(opt.transaction_id),
+                                  closing, cash, units(opt.fx), reason, at_cost=moves_premium)
                 if moves_premium:
                     stock_cash_adjustment = cash - cost
             if closable < size:
                 self.flag("ERROR", "option_events", f"{e.action}: no open option lots for "
-                          f"{size - closable} of {size} contracts", book, opt.transaction_id,
-                          opt.ts)
+                          f"{to_decimal(size - closable)} of {to_decimal(size)} contracts", book,
+                          opt.transaction_id, opt.ts)
         stock = e.stock
         if stock is not None:
-            self.trade(stock.ts, stock.day, stock.transaction_id, stock.account_id,
-                       stock.conid, stock.qty, stock.net_cash + stock_cash_adjustment,
-                       stock.fx, e.action)
+            self.trade(self.book(stock.account_id, stock.conid), stock.ts, stock.day,
+                       self.tids.code(stock.transaction_id), units(stock.qty),
+                       units(stock.net_cash) + stock_cash_adjustment, units(stock.fx), reason)
 
     def transfer(self, e: ev.TransferEvent) -> None:
         leg = e.leg
         book = self.book(leg.account_id, leg.conid)
         pos.touch(book, leg.day, self.history)
         held = book.qty
-        if leg.qty < ZERO:
-            size = -leg.qty
-            if held <= ZERO or held < size:
-                self.flag("ERROR", "transfers", f"transfer out of {size} exceeds the "
-                          f"{max(held, ZERO)} held", book, leg.transaction_id, leg.ts)
-            pieces = book.take(min(size, max(held, ZERO)), book.picker or fifo)
+        qty = units(leg.qty)
+        if qty < 0:
+            size = -qty
+            if held <= 0 or held < size:
+                self.flag("ERROR", "transfers", f"transfer out of {to_decimal(size)} exceeds "
+                          f"the {to_decimal(max(held, 0))} held", book, leg.transaction_id,
+                          leg.ts)
+            pieces = book.take(min(size, max(held, 0)), book.picker or fifo)
             if e.pair is not None:
                 self.in_transit[e.pair] = pieces
             pos.closed(book, leg.ts, "TRANSFERRED_OUT", self.positions)
             return
-        if held < ZERO:
+        if held < 0:
             self.flag("ERROR", "transfers", "transfer in onto a short position: skipped", book,
                       leg.transaction_id, leg.ts)
             return
         carried = self.in_transit.pop(e.pair, None) if e.pair is not None else None
-        base = f"{book.account_id}|{book.conid}|{leg.transaction_id}"
+        code = self.tids.code(leg.transaction_id)
         if carried:  # internal transfer: the lots keep their basis, dates and wash history
+            splits = [len(carried) - 1]  # lots split off them are numbered after them
             for n, (old, q, cost, cost_base, wash, wash_base) in enumerate(carried):
                 self.seq += 1
-                lot = Lot(f"{base}|{n}", old.origin, self.seq, old.open_ts, old.open_day, q,
-                          cost, cost_base, old.opening_balance)
+                lot = Lot(opening_fields(book.index, code, old.open_ts, old.open_day,
+                                  old.opening_balance), n, old.origin, self.seq, old.open_ts,
+                          old.open_day, q, cost, cost_base, book, old.opening_balance)
                 lot.hp_day, lot.wash, lot.wash_base = old.hp_day, wash, wash_base
                 lot.replacement = old.replacement
+                lot.splits = splits
                 book.add(lot)
                 pos.opened(book, leg.ts, q, cost, old.opening_balance)
-            self.split_ids[base] = len(carried) - 1
             return
         open_ts = e.open_ts if e.open_ts is not None else leg.ts
-        self.seq += 1
-        lot = Lot(f"{base}|0", base, self.seq, open_ts, day_of(open_ts), leg.qty,
-                  -leg.net_cash, e.basis_base)
+        seq = self.seq = self.seq + 1
+        cost = -units(leg.net_cash)
+        basis_base = units(e.basis_base)
+        open_day = day_of(open_ts)
+        lot = Lot(opening_fields(book.index, code, open_ts, open_day, False), 0, seq, seq,
+                  open_ts, open_day, qty, cost, cost if basis_base == cost else basis_base, book)
         if e.holding_ts is not None:
             lot.hp_day = day_of(e.holding_ts)
         book.add(lot)
-        pos.opened(book, leg.ts, leg.qty, lot.cost)
+        pos.opened(book, leg.ts, qty, lot.cost)
 
     def split(self, e: ev.SplitEvent) -> None:
         book = self.book(e.account_id, e.conid)
@@ -388,48 +431,56 @@ class _Engine:
         day = day_of(ts)
         pos.touch(book, day, self.history)
         before = book.qty
-        book.scale(e.num, e.den)
+        reported = units(e.reported)
+        book.scale(units(e.num), units(e.den))
         if e.new_conid is None:
             pos.resized(book)
-            if book.qty - before != e.reported:
+            if book.qty - before != reported:
                 self.flag("WARN", "corporate_actions", f"split {e.num} for {e.den}: IB added "
-                          f"{e.reported}, the ledger's holding became {book.qty} from {before}",
-                          book, e.transaction_id, ts)
+                          f"{e.reported}, the ledger's holding became {to_decimal(book.qty)} "
+                          f"from {to_decimal(before)}", book, e.transaction_id, ts)
             return
         target = self.book(e.account_id, e.new_conid)
         pos.touch(target, day, self.history)
         moved = list(book.lots)
         book.lots.clear()
-        book.qty = book.cost = book.cost_base = ZERO
+        book.qty = book.cost = book.cost_base = 0
         pos.closed(book, ts, "CORPORATE_ACTION", self.positions)
         for lot in moved:
             target.add(lot)
             pos.opened(target, ts, lot.qty, lot.cost, lot.opening_balance)
-        if target.qty != e.reported:
+        if target.qty != reported:
             self.flag("WARN", "corporate_actions", f"split {e.num} for {e.den} into conid "
                       f"{e.new_conid}: IB reports {e.reported}, the ledger moved "
-                      f"{sum((lot.qty for lot in moved), ZERO)}", book, e.transaction_id, ts)
+                      f"{to_decimal(sum(lot.qty for lot in moved))}", book, e.transaction_id,
+                      ts)
 
     def mark(self, e: ev.MarkEvent) -> None:
         book = self.books.get((e.account_id, e.conid))
         if book is not None:
             pos.touch(book, day_of(e.key[0]), self.history, change=False)
-            book.mark = e.mark
+            book.mark = units(e.mark)
 
     def seed(self, seeds: Iterable[SeedLot]) -> None:
+        numbers: dict[tuple[int, int], list[int]] = {}  # the lots of one source share an id
         for s in seeds:
             book = self.book(s.account_id, s.conid)
             pos.touch(book, day_of(s.at_ts), self.history)
-            base = f"{s.account_id}|{s.conid}|OB:{s.source_id}"
-            self.seq += 1
-            self.split_ids[base] = self.split_ids.get(base, -1) + 1
-            known = s.open_ts if s.open_ts is not None else s.at_ts
-            lot = Lot(f"{base}|{self.split_ids[base]}", base, self.seq, s.open_ts,
-                      day_of(known), s.qty, s.cost, s.cost_base, opening_balance=True)
+            code = self.tids.code(f"OB:{s.source_id}")
+            splits = numbers.setdefault((book.index, code), [-1])
+            splits[0] += 1
+            n = splits[0]
+            seq = self.seq = self.seq + 1
+            open_day = day_of(s.open_ts if s.open_ts is not None else s.at_ts)
+            cost, cost_base = units(s.cost), units(s.cost_base)
+            lot = Lot(opening_fields(book.index, code, s.open_ts, open_day, True), n, seq, seq,
+                      s.open_ts, open_day, units(s.qty), cost,
+                      cost if cost_base == cost else cost_base, book, opening_balance=True)
+            lot.splits = splits
             if s.holding_ts is not None:
                 lot.hp_day = day_of(s.holding_ts)
             book.add(lot)
-            pos.opened(book, s.open_ts if s.open_ts is not None else s.at_ts, s.qty, s.cost,
+            pos.opened(book, s.open_ts if s.open_ts is not None else s.at_ts, lot.qty, cost,
                        opening_balance=True)
 
     # --- results ------------------------------------------------------------------------
@@ -437,32 +488,26 @@ class _Engine:
     def finish(self) -> LedgerResult:
         if self.wash is not None:
             self.wash.finish()
-        lots = TableSink(LOTS, TWINS["lots"])
+        lots = TableSink(RAW_LOTS, TWINS["lots"])
         for book in self.books.values():
             pos.flush(book, self.history)
             pos.still_open(book, self.positions)
             inst = book.inst
             for lot in book.lots:
-                lots.append((lot.lot_id, book.account_id, book.conid, inst.symbol,
-                             inst.asset_category, inst.currency, inst.multiplier, lot.open_ts,
-                             lot.open_day, lot.hp_day, lot.qty, lot.cost, lot.cost_base,
-                             lot.wash, lot.wash_base,
+                lots.append((*opening_book_tid(lot.opening), lot.n, book.account_id, book.conid,
+                             inst.symbol, inst.asset_category, inst.currency, book.multiplier,
+                             lot.open_ts, lot.open_day, lot.hp_day, lot.qty, lot.cost,
+                             lot.cost_base, lot.wash, lot.wash_base,
                              lot.cost + lot.wash if lot.wash else lot.cost,
                              lot.cost_base + lot.wash_base if lot.wash_base else lot.cost_base,
-                             lot.opening_balance,
-                             lot.replacement, book.method.value))
-        sink = TableSink(BOOKS)
-        for b in self.books.values():
-            sink.append((b.index, b.account_id, b.conid, b.inst.symbol, b.inst.asset_category,
-                         b.inst.currency, b.inst.multiplier, b.method.value))
-        books = sink.table()
+                             lot.opening_balance, lot.replacement, book.method.value))
         by_book = [("account_id", "ascending"), ("conid", "ascending")]
         return LedgerResult(
-            lots=lots.table([*by_book, ("open_date_time", "ascending"), ("lot_id", "ascending")]),
-            realized=realized_table(self.realized.table(), books),
+            lots=lots_table(lots.table(), self.book_table(), self.tids.strings).sort_by(
+                [*by_book, ("open_date_time", "ascending"), ("lot_id", "ascending")]),
+            realized=self.realized.table(),
             positions=self.positions.table([*by_book, ("opened_at", "ascending"),
                                             ("episode_id", "ascending")]),
-            position_history=history_table(self.history.table(), books),
+            position_history=self.history.table(),
             flags=self.flags.table(),
         )
-

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from qm_pipeline.lib.ledger.money import PLACES, units
 
 Rows = pa.Table | Sequence[Mapping[str, Any]]
 
@@ -221,6 +224,33 @@ def pylist(col: pa.Array | pa.ChunkedArray, shared: bool = True) -> list:
     ]
     uniques.append(None)
     return list(map(uniques.__getitem__, encoded.indices.fill_null(len(uniques) - 1).to_pylist()))
+
+
+def unit_list(col: pa.Array | pa.ChunkedArray) -> list[int | None]:
+    """A decimal column as integers of QUANTUM (`money.units`), read from its 128-bit words
+    rather than through Decimal objects: the replay's representation of amounts."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    typ = col.type
+    n = len(col)
+    if not n:
+        return []
+    if not pa.types.is_decimal128(typ) or typ.scale > PLACES:  # rare: through Decimal
+        return [units(v) for v in pylist(col, shared=False)]
+    words = np.frombuffer(col.buffers()[1], dtype=np.int64, count=2 * (col.offset + n))
+    low, high = words[2 * col.offset::2], words[2 * col.offset + 1::2]
+    if np.array_equal(high, low >> 63):  # every value fits in 64 bits
+        values = low.tolist()
+    else:
+        values = [(h << 64) + lo for h, lo in zip(high.tolist(), low.view(np.uint64).tolist(),
+                                                  strict=True)]
+    if typ.scale < PLACES:
+        factor = 10 ** (PLACES - typ.scale)
+        values = [v * factor for v in values]
+    if col.null_count:
+        for i in pc.indices_nonzero(col.is_null()).to_pylist():
+            values[i] = None
+    return values
 
 
 def rows(table: pa.Table) -> list[dict]:

@@ -3,7 +3,8 @@
 A lot is one opening (a buy, a short sale, a transfer in, an opening balance) with its
 own quantity, cost, dates and wash-sale adjustment. Quantity and cost are signed alike
 (short lots are negative, their cost is minus the cash received), so for every closed
-piece `realized = proceeds - cost` whatever the side.
+piece `realized = proceeds - cost` whatever the side. Amounts are integers of QUANTUM
+(see `money`).
 
 The book keeps its lots in a deque in acquisition order (open time, then replay order)
 and running totals of quantity and cost, so the hot path never sums lots. The lot
@@ -14,27 +15,36 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from decimal import Decimal
 
 from qm_pipeline.lib.ledger.config import LotMethod
 from qm_pipeline.lib.ledger.instruments import Instrument
-from qm_pipeline.lib.ledger.money import QUANTUM, ZERO, part
+from qm_pipeline.lib.ledger.money import div, share
 
 # A closed piece: (lot, signed quantity, cost, cost_base, wash, wash_base).
-Piece = tuple["Lot", Decimal, Decimal, Decimal, Decimal, Decimal]
+Piece = tuple["Lot", int, int, int, int, int]
 # Given the book's lots, the index of the lot the next closing unit comes from.
 Picker = Callable[[deque["Lot"]], int]
 
 
 class Lot:
-    __slots__ = ("book", "cost", "cost_base", "hp_day", "lot_id", "open_day", "open_ts",
-                 "opening_balance", "origin", "qty", "replacement", "seq", "wash", "wash_base")
+    __slots__ = ("book", "cost", "cost_base", "hp_day", "n", "open_day", "open_ts", "opening",
+                 "opening_balance", "origin", "qty", "replacement", "seq", "splits", "wash",
+                 "wash_base")
 
-    def __init__(self, lot_id: str, origin: str, seq: int, open_ts: int | None, open_day: int,
-                 qty: Decimal, cost: Decimal, cost_base: Decimal,
+    def __init__(self, opening: bytes, n: int, origin: int, seq: int, open_ts: int | None,
+                 open_day: int, qty: int, cost: int, cost_base: int, book: Book,
                  opening_balance: bool = False) -> None:
-        self.lot_id = lot_id
-        self.origin = origin  # id of the opening this lot descends from (wash-sale rule)
+        # the fields realized rows copy from the opening (`outputs.opening_fields`): the lot
+        # id's book and transaction, open time and day, opening balance or not. The lot id
+        # is "account|conid|transaction id|n", n its number among the lots split off it.
+        self.opening = opening
+        self.n = n
+        # [the last number given], shared by the lots split off one another (None until
+        # the first split)
+        self.splits: list[int] | None = None
+        # the opening this lot descends from (its `seq`): shares of one opening never
+        # replace each other (wash-sale rule)
+        self.origin = origin
         self.seq = seq  # replay order of the opening: FIFO tie-break
         self.open_ts = open_ts  # None: unknown (opening balance from a SUMMARY position)
         self.open_day = open_day
@@ -42,11 +52,11 @@ class Lot:
         self.qty = qty
         self.cost = cost
         self.cost_base = cost_base
-        self.wash = ZERO
-        self.wash_base = ZERO
+        self.wash = 0
+        self.wash_base = 0
         self.opening_balance = opening_balance
         self.replacement = False  # already a wash-sale replacement (a share replaces once)
-        self.book: Book | None = None  # the book holding it (set by Book.add)
+        self.book = book  # the book holding it
 
     def order(self) -> tuple[int, int]:
         return (-1 if self.open_ts is None else self.open_ts, self.seq)
@@ -56,27 +66,28 @@ class Book:
     """Open lots and running totals of one (account, conid)."""
 
     __slots__ = ("account_id", "conid", "cost", "cost_base", "day", "dirty", "episode",
-                 "episodes", "index", "inst", "lots", "mark", "method", "picker", "qty",
-                 "wash_groups")
+                 "episodes", "index", "inst", "lots", "mark", "method", "multiplier", "picker",
+                 "qty", "wash_groups")
 
     def __init__(self, index: int, account_id: str, conid: str, inst: Instrument,
-                 method: LotMethod, picker: Picker | None) -> None:
+                 method: LotMethod, picker: Picker | None, multiplier: int) -> None:
         self.index = index  # row of the book in the output's BOOKS table
         self.account_id = account_id
         self.conid = conid
         self.inst = inst
+        self.multiplier = multiplier  # inst.multiplier in QUANTUMs
         self.method = method
         self.picker = picker  # None: SPECIFIC, lot by lot as IB's closed lots say
         self.lots: deque[Lot] = deque()
-        self.qty = ZERO
-        self.cost = ZERO
-        self.cost_base = ZERO
+        self.qty = 0
+        self.cost = 0
+        self.cost_base = 0
         # position tracking, owned by `positions`
         self.episode = None
         self.episodes = 0
         self.day: int | None = None
         self.dirty = False
-        self.mark: Decimal | None = None
+        self.mark: int | None = None
         self.wash_groups = None  # owned by `wash_sales`
 
     def add(self, lot: Lot) -> None:
@@ -94,7 +105,7 @@ class Book:
             lots.insert(i, lot)
         self._move(lot.qty, lot.cost, lot.cost_base)
 
-    def _move(self, qty: Decimal, cost: Decimal, cost_base: Decimal) -> None:
+    def _move(self, qty: int, cost: int, cost_base: int) -> None:
         """Adds to the running totals (subtracts with negated arguments), keeping base
         total and local total one object while every amount is in base currency."""
         self.qty += qty
@@ -105,17 +116,17 @@ class Book:
             self.cost += cost
             self.cost_base += cost_base
 
-    def take(self, amount: Decimal, pick: Picker) -> list[Piece]:
+    def take(self, amount: int, pick: Picker) -> list[Piece]:
         """Removes `amount` units (a positive magnitude) from the lots `pick` chooses."""
         lots = self.lots
         pieces: list[Piece] = []
-        taken = cost = ZERO
-        twins = True  # every piece's base amount is its local one (see `money`)
+        append = pieces.append
+        taken = cost = cost_base = 0
         while amount and lots:
             i = 0 if pick is fifo else pick(lots)
             lot = lots[i]
             lot_qty = lot.qty
-            size = lot_qty if lot_qty > ZERO else -lot_qty
+            size = lot_qty if lot_qty > 0 else -lot_qty
             if size <= amount:
                 if i == 0:
                     lots.popleft()
@@ -125,64 +136,73 @@ class Book:
                     del lots[i]
                 amount -= size
                 piece = (lot, lot_qty, lot.cost, lot.cost_base, lot.wash, lot.wash_base)
-                lot.qty = ZERO
+                lot.qty = 0
             else:
-                piece = _shave(lot, amount if lot_qty > ZERO else -amount, size)
-                amount = ZERO
-            pieces.append(piece)
+                piece = shave(lot, amount if lot_qty > 0 else -amount, size)
+                amount = 0
+            append(piece)
             taken += piece[1]
             cost += piece[2]
-            twins = twins and piece[3] is piece[2]
-        neg = -cost
-        self._move(-taken, neg, neg if twins else -sum((p[3] for p in pieces), ZERO))
+            cost_base += piece[3]
+        # as `_move`: equal base and local totals stay one object
+        twin = self.cost_base is self.cost and cost_base == cost
+        self.qty -= taken
+        self.cost -= cost
+        self.cost_base = self.cost if twin else self.cost_base - cost_base
         return pieces
 
-    def split_off(self, lot: Lot, size: Decimal, lot_id: str) -> Lot:
-        """Splits `size` units of `lot` into a new lot placed just before it (same dates)."""
+    def split_off(self, lot: Lot, size: int) -> Lot:
+        """Splits `size` units of `lot` into a new lot placed just before it (same opening
+        and dates, the next number)."""
+        splits = lot.splits
+        if splits is None:
+            splits = lot.splits = [lot.n]
+        splits[0] += 1
         lot_qty = lot.qty
-        whole = lot_qty if lot_qty > ZERO else -lot_qty
-        _, q, c, cb, w, wb = _shave(lot, size if lot_qty > ZERO else -size, whole)
-        new = Lot(lot_id, lot.origin, lot.seq, lot.open_ts, lot.open_day, q, c, cb,
-                  lot.opening_balance)
+        whole = lot_qty if lot_qty > 0 else -lot_qty
+        _, q, c, cb, w, wb = shave(lot, size if lot_qty > 0 else -size, whole)
+        new = Lot(lot.opening, splits[0], lot.origin, lot.seq, lot.open_ts, lot.open_day, q, c,
+                  cb, self, lot.opening_balance)
+        new.splits = splits
         new.hp_day = lot.hp_day
         new.wash = w
         new.wash_base = wb
         new.replacement = lot.replacement
-        new.book = self
-        self.lots.insert(self.lots.index(lot), new)
+        lots = self.lots
+        lots.insert(0 if lots[0] is lot else lots.index(lot), new)
         return new
 
-    def scale(self, num: Decimal, den: Decimal) -> None:
+    def scale(self, num: int, den: int) -> None:
         """Split: every lot's quantity times num/den, cost unchanged (DOMAIN.md §6). The
         book total is the exact product; rounding of single lots goes to the last one."""
         if not self.lots:
             return
-        target = (self.qty * num / den).quantize(QUANTUM)
-        total = ZERO
+        target = div(self.qty * num, den)
+        total = 0
         for lot in self.lots:
-            lot.qty = (lot.qty * num / den).quantize(QUANTUM)
+            lot.qty = div(lot.qty * num, den)
             total += lot.qty
         self.lots[-1].qty += target - total
         self.qty = target
 
 
-def _shave(lot: Lot, qty: Decimal, size: Decimal) -> Piece:
+def shave(lot: Lot, qty: int, size: int) -> Piece:
     """Takes signed `qty` (|qty| < size = |lot.qty|) off `lot`, pro rata; the lot keeps the
     remainders, so its amounts and the piece's add up exactly to what it had."""
-    k = qty if qty > ZERO else -qty
+    k = qty if qty > 0 else -qty
     same = lot.cost_base is lot.cost
-    c = part(lot.cost, k, size)
+    c = share(lot.cost, k, size)
     lot.cost -= c
     if same:
         cb = c
         lot.cost_base = lot.cost
     else:
-        cb = part(lot.cost_base, k, size)
+        cb = share(lot.cost_base, k, size)
         lot.cost_base -= cb
-    w = wb = ZERO
+    w = wb = 0
     if lot.wash or lot.wash_base:
-        w = part(lot.wash, k, size)
-        wb = part(lot.wash_base, k, size)
+        w = share(lot.wash, k, size)
+        wb = share(lot.wash_base, k, size)
         lot.wash -= w
         lot.wash_base -= wb
     lot.qty -= qty
@@ -199,14 +219,14 @@ def lifo(lots: deque[Lot]) -> int:
 
 def hifo(lots: deque[Lot]) -> int:
     """Highest cost per unit first: for long lots the costliest, for short lots the one
-    sold cheapest. Both realize the smallest gain; ties go to the oldest lot."""
-    best, best_unit = 0, None
+    sold cheapest. Both realize the smallest gain; ties go to the oldest lot. The unit is
+    cost / |quantity| (a short lot's cost is negative), compared as exact fractions."""
+    best, best_cost, best_qty = 0, 0, 0
     for i, lot in enumerate(lots):
-        unit = lot.cost / lot.qty
-        if lot.qty < ZERO:
-            unit = -unit
-        if best_unit is None or unit > best_unit:
-            best, best_unit = i, unit
+        qty = lot.qty if lot.qty > 0 else -lot.qty
+        cost = lot.cost
+        if not best_qty or cost * best_qty > best_cost * qty:
+            best, best_cost, best_qty = i, cost, qty
     return best
 
 

@@ -1,16 +1,26 @@
-"""Decimal conventions shared by the ledger: constants, pro-rata splits, base-currency conversion.
+"""Money and quantities in the ledger: Decimal at the edges, scaled integers in the replay.
 
-Every amount is a `decimal.Decimal`; binary floats never touch money (DOMAIN.md §1).
-Sums and differences of Flex amounts are exact. Only two operations can produce
-non-terminating results, and both are rounded to `QUANTUM` here, in one place:
-pro-rata parts of a lot (closing 1 of 3 shares) and products with an FX rate.
-Callers keep totals exact by giving the last part the remainder (`amount - parts`),
-so no cent is created or lost by partial closes.
+Binary floats never touch money (DOMAIN.md §1). Inputs, events and opening balances are
+`decimal.Decimal`; the replay itself works in integers of QUANTUM (1E-18, the scale of
+the output columns, decimal128(38, 18)): `units(Decimal("1.5")) == 1_500_000_000_000_000_000`.
+Python integers are exact at any size and several times faster than Decimal, and Arrow
+builds decimal128 columns from their 128-bit words without a Decimal in between
+(`outputs`). Flex amounts have at most about 10 decimal places, so converting them is exact.
+
+Sums and differences are exact in both forms. Only two operations can produce
+non-terminating results, and both are rounded half-even to QUANTUM in one place each:
+pro-rata parts of a lot (closing 1 of 3 shares: `share`, Decimal `part`) and products with
+an FX rate (`in_base`, Decimal `to_base`). The integer forms round the exact quotient once.
+The Decimal forms round to 40 significant digits first, which can only change a result
+when the divisor itself has some 20 significant digits (a quantity with 18 decimals, as a
+reverse split leaves); otherwise the two agree (`test_money`). Callers keep totals exact
+by giving the last part the remainder (`amount - parts`), so no cent is created or lost
+by partial closes.
 
 Base amounts of an instrument in the base currency are the same objects as the local
-ones (`to_base` returns its argument when the rate is 1), and the ledger keeps that
-identity through partial closes and totals: output columns then convert the local
-column once and reuse it (`outputs.TableSink`).
+ones (`in_base` returns its argument when there is no rate), and the ledger keeps that
+identity through partial closes and totals: the outputs write a base amount only where
+it is another object (`outputs.Sparse`, `outputs.TableSink`).
 """
 
 from __future__ import annotations
@@ -20,10 +30,11 @@ from decimal import Decimal
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-# 18 decimal places: the scale of the ledger's output columns (decimal128(38, 18)).
-QUANTUM = Decimal("1E-18")
-# Working precision of a replay: sums of amounts of 20 integer digits and 18 decimals are
-# exact; products are rounded to QUANTUM where they are made (part, to_base).
+PLACES = 18  # decimal places of the ledger's output columns (decimal128(38, 18))
+QUANTUM = Decimal(1).scaleb(-PLACES)
+SCALE = 10**PLACES  # one unit of an amount, in QUANTUMs
+# Working precision of Decimal arithmetic: sums of amounts of 20 integer digits and 18
+# decimals are exact; products are rounded to QUANTUM where they are made (part, to_base).
 PRECISION = 40
 
 
@@ -51,3 +62,48 @@ def plain(amount: Decimal) -> Decimal:
     """`amount` without trailing zeros (100.000 -> 100), so later products stay short."""
     reduced = amount.normalize()
     return reduced.quantize(ONE) if reduced.as_tuple().exponent > 0 else reduced
+
+
+# --- scaled integers (the replay) -----------------------------------------------------
+
+
+def units(amount: Decimal | None) -> int | None:
+    """`amount` in QUANTUMs; an input finer than QUANTUM is rounded half-even."""
+    if amount is None:
+        return None
+    return int(amount.scaleb(PLACES).to_integral_value(decimal.ROUND_HALF_EVEN))
+
+
+def to_decimal(amount: int) -> Decimal:
+    """QUANTUMs back to a Decimal without trailing zeros (for messages and edges)."""
+    return plain(Decimal(amount).scaleb(-PLACES))
+
+
+def div(num: int, den: int) -> int:
+    """`num / den` rounded half-even to an integer (exact: no intermediate rounding)."""
+    if den < 0:
+        num, den = -num, -den
+    q, r = divmod(num, den)
+    r += r
+    if r > den or (r == den and q & 1):
+        q += 1
+    return q
+
+
+def share(amount: int, k: int, n: int) -> int:
+    """`part` in QUANTUMs: `amount * k / n` rounded half-even (k, n positive sizes). It is
+    `div` for a positive divisor, written out: the replay calls it millions of times."""
+    if not amount:
+        return amount
+    q, r = divmod(amount * k, n)
+    r += r
+    if r > n or (r == n and q & 1):
+        q += 1
+    return q
+
+
+def in_base(amount: int, fx: int | None) -> int:
+    """`to_base` in QUANTUMs: the same object when there is nothing to convert."""
+    if fx is None or fx == SCALE or not amount:
+        return amount
+    return div(amount * fx, SCALE)

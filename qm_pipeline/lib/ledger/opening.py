@@ -27,9 +27,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from qm_pipeline.lib.ledger import events as ev
 from qm_pipeline.lib.ledger import inputs as src
 from qm_pipeline.lib.ledger.money import ONE, QUANTUM, ZERO, part, to_base
@@ -163,10 +160,7 @@ def _closed_lots(prepared: Prepared) -> list[dict]:
     closing = {r["transaction_id"] for r in lots if r["date_time"] is None}
     executed = {}
     if closing:
-        stream = prepared.trades.table
-        found = stream.filter(pc.is_in(stream.column("transaction_id"), pa.array(sorted(closing))))
-        executed = dict(zip(found.column("transaction_id").to_pylist(),
-                            src.pylist(found.column("ts")), strict=True))
+        executed = prepared.trades.times(closing)
         executed.update({r["transaction_id"]: r["ts"] for r in prepared.trades.eae_rows})
     for r in lots:
         r["closed_at"] = r["date_time"] if r["date_time"] is not None else executed.get(

@@ -1,28 +1,48 @@
-"""The ledger's output tables: their schemas and the sinks rows are written to.
+"""The ledger's output tables: their schemas and how the replay writes them.
 
-Rows are appended as tuples in schema order and turned into Arrow record batches every
-`CHUNK` rows, so a replay of a million executions holds its results as compact Arrow
-columns (16 bytes a decimal) rather than millions of Python objects. Timestamps are
-written as integer microseconds and dates as day numbers (see `timeline`).
+Realized pieces and position history (millions of rows) are written while the replay
+makes them, as packed 64-bit words (`Rows`): integer fields as they are, amounts
+(integers of QUANTUM, see `money`) as their low and high words, which is the decimal128
+layout. Converting the Python objects later instead would cost a cache miss per value,
+more than the conversion: each value is written once, while it is fresh. Amounts that
+are mostly 0 or mostly equal to another column (wash amounts, base amounts of
+base-currency instruments) are written only where they differ (`Sparse`). Every CHUNK
+rows the words become Arrow record batches in the final schema, so a replay of a million
+executions holds its results as compact Arrow columns (16 bytes a decimal), never as
+Python objects, nor as a raw and a final copy. Strings are made by Arrow from small
+integers: book facts from BOOKS, transaction ids from their codes
+(`trades.TransactionIds`), lot ids from both (`lot_ids`).
+
+Small tables (positions, open lots, flags, books) are tuples converted in chunks
+(`TableSink`). Timestamps are integer microseconds and dates day numbers (see `timeline`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import struct
+from array import array
+from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import compress, repeat
-from operator import is_not
+from operator import and_, is_not, rshift
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qm_pipeline.lib.ledger.money import QUANTUM, ZERO
+from qm_pipeline.lib.ledger.timeline import US_PER_DAY, first_long_term_day
 
 MONEY = pa.decimal128(38, 18)
 TS = pa.timestamp("us")
 DATE = pa.date32()
 STR = pa.string()
 CHUNK = 65_536
+LOW = (1 << 64) - 1  # an amount's low word is `amount & LOW`, its high word `amount >> 64`
+NO_TIME = -(1 << 63)  # a null timestamp in an integer field
+# Close reasons of realized rows, by their code in an integer field ("": a stock delivery
+# replayed without its option leg, see `events.option_events`).
+REASONS = ("TRADE", "EXPIRED", "ASSIGNED", "EXERCISED", "")
+REASON_CODE = {reason: code for code, reason in enumerate(REASONS)}
 
 LOTS = pa.schema(
     [
@@ -137,10 +157,7 @@ FLAGS = pa.schema(
     ]
 )
 
-
-# What the replay writes row by row: the narrowest rows that determine the output.
-# Book facts (account, conid, instrument, method) are an index into BOOKS, and every
-# amount that is a sum of others is computed by Arrow afterwards (`realized_table`).
+# Books: the facts realized and history rows join by book index.
 BOOKS = pa.schema(
     [
         ("book", pa.int32()),
@@ -154,48 +171,24 @@ BOOKS = pa.schema(
     ]
 )
 
-RAW_REALIZED = pa.schema(
-    [
-        ("seq", pa.int64()),
-        ("book", pa.int32()),
-        ("lot_id", STR),
-        ("closing_transaction_id", STR),
-        ("open_date_time", TS),
-        ("open_date", DATE),
-        ("close_date_time", TS),
-        ("holding_period_start", DATE),
-        ("quantity", MONEY),
-        ("cost", MONEY),
-        ("cost_base", MONEY),
-        ("proceeds", MONEY),
-        ("proceeds_base", MONEY),
-        ("wash_adjustment", MONEY),  # carried by the lot
-        ("wash_adjustment_base", MONEY),
-        ("wash_sale_disallowed", MONEY),
-        ("wash_sale_disallowed_base", MONEY),
-        ("term", STR),
-        ("close_reason", STR),
-        ("is_opening_balance", pa.bool_()),
-    ]
-)
+# Open lots as the engine writes them: a lot id is its book, opening transaction (code)
+# and number (`lot_ids`), the other columns as in LOTS.
+RAW_LOTS = pa.schema([("lot_book", pa.int32()), ("lot_tid", pa.int64()), ("lot_n", pa.int64()),
+                      *(f for f in LOTS if f.name != "lot_id")])
 
-RAW_HISTORY = pa.schema(
-    [
-        ("book", pa.int32()),
-        ("date", DATE),
-        ("quantity", MONEY),
-        ("cost_basis", MONEY),
-        ("cost_basis_base", MONEY),
-        ("mark", MONEY),
-        ("market_value", MONEY),
-        ("unrealized_pnl", MONEY),
-        ("episode", pa.int32()),  # the book's episode number, 0 before the first
-    ]
-)
+# The fields of a realized row (`Rows`): integer fields, money fields, and the fields it
+# copies from its lot's opening (`opening_fields`).
+REALIZED_INTS = ("book", "lot_n", "tid", "close_ts", "hp_day", "reason")
+REALIZED_MONEY = ("quantity", "cost", "proceeds")
+REALIZED_OPENING = ("lot_book", "lot_tid", "open_ts", "open_day", "opening_balance")
+_OPENING = struct.Struct(f"<{len(REALIZED_OPENING)}q")
+# The fields of a position history row (episode: the book's number, 0 before the first).
+HISTORY_INTS = ("book", "date", "episode")
+HISTORY_MONEY = ("quantity", "cost_basis")
 
-# Columns whose value is usually the very same Decimal object as another (earlier)
-# column's: the base amount of a base-currency instrument is the local one, most wash
-# amounts are ZERO. `TableSink` converts such a column only where the objects differ.
+# Columns of the small tables whose value is usually the very same object as another
+# (earlier) column's: base amounts of base-currency instruments, wash amounts (0).
+# `TableSink` converts such a column only where the objects differ.
 ZERO_TWIN = ""
 TWINS = {
     "lots": {
@@ -205,76 +198,396 @@ TWINS = {
         "adjusted_basis": "cost_basis",
         "adjusted_basis_base": "cost_basis_base",
     },
-    "realized": {
-        "cost_base": "cost",
-        "proceeds_base": "proceeds",
-        "wash_adjustment": ZERO_TWIN,
-        "wash_adjustment_base": ZERO_TWIN,
-        "wash_sale_disallowed": ZERO_TWIN,
-        "wash_sale_disallowed_base": ZERO_TWIN,
-    },
     "positions": {"cost_basis_base": "cost_basis", "realized_pnl_base": "realized_pnl"},
-    "position_history": {"cost_basis_base": "cost_basis"},
 }
+
+TidStrings = Callable[[pa.Array], pa.Array]  # transaction id codes to strings
+
+
+# --- amounts --------------------------------------------------------------------------
+
+# decimal128(38, 18) holds |value| < 10**38 QUANTUMs: high words in [-_HIGH, _HIGH) are safe
+_HIGH = 10**38 >> 64
+
+
+def money_array(values: Sequence[int | None]) -> pa.Array:
+    """A MONEY array from integers of QUANTUM (None: null)."""
+    present = None
+    if None in values:
+        present = [v is not None for v in values]
+        values = [0 if v is None else v for v in values]
+    n = len(values)
+    try:
+        low = np.fromiter(map(and_, values, repeat(LOW)), np.uint64, n)
+        high = np.fromiter(map(rshift, values, repeat(64)), np.int64, n)
+    except OverflowError:
+        raise OverflowError("amount beyond decimal128(38, 18)") from None
+    amounts = money_from_words(low, high)
+    if present is None:
+        return amounts
+    return pa.Array.from_buffers(MONEY, n, [pa.array(present).buffers()[1],
+                                            amounts.buffers()[1]], null_count=n - sum(present))
+
+
+def money_from_words(low: np.ndarray, high: np.ndarray) -> pa.Array:
+    """A MONEY array from the low and high (signed) 64-bit words of integers of QUANTUM:
+    their two's-complement 128-bit form is the decimal128 layout."""
+    n = len(low)
+    if n and (high.max() >= _HIGH or high.min() < -_HIGH):
+        big = [(h << 64) + lo for h, lo in zip(high.tolist(), low.view(np.uint64).tolist(),
+                                               strict=True)]
+        if any(abs(v) >= 10**38 for v in big):
+            raise OverflowError("amount beyond decimal128(38, 18)")
+    # in Arrow's memory pool, not numpy's heap: the outputs stay in one allocator
+    buffer = pa.allocate_buffer(16 * n)
+    words = np.frombuffer(buffer, dtype=np.int64).reshape(n, 2)
+    words[:, 0] = low.view(np.int64)  # the same bits, whether given signed or unsigned
+    words[:, 1] = high
+    del words
+    return pa.Array.from_buffers(MONEY, n, [None, buffer])
+
+
+Words = tuple[np.ndarray, np.ndarray]  # a column of amounts: low (uint64), high (int64) words
+
+
+def plus(a: Words, b: Words | None) -> Words:
+    """a + b, exact 128-bit arithmetic on the words; `a` itself when b is None (all 0)."""
+    if b is None:
+        return a
+    low = a[0] + b[0]
+    return low, a[1] + b[1] + (low < a[0])
+
+
+def minus(a: Words, b: Words | None) -> Words:
+    """a - b, as `plus`."""
+    if b is None:
+        return a
+    return a[0] - b[0], a[1] - b[1] - (a[0] < b[0])
+
+
+def _zeros(n: int) -> pa.Array:
+    """n zeros, slices of one shared buffer (all-zero columns then cost no memory)."""
+    return _block_of(max(CHUNK, 1 << (n - 1).bit_length()), False).slice(0, n)
+
+
+def _nulls(n: int) -> pa.Array:
+    """n nulls, slices of one shared buffer."""
+    return _block_of(max(CHUNK, 1 << (n - 1).bit_length()), True).slice(0, n)
+
+
+@cache
+def _block_of(n: int, null: bool) -> pa.Array:
+    return pa.nulls(n, MONEY) if null else pa.Array.from_buffers(
+        MONEY, n, [None, pa.py_buffer(bytes(16 * n))])
+
+
+# --- rows written as they are made ----------------------------------------------------
+
+
+def opening_fields(book: int, tid: int, open_ts: int | None, open_day: int,
+                   opening_balance: bool) -> bytes:
+    """The REALIZED_OPENING fields of a lot's opening, packed once for all its rows: a lot
+    id's book and transaction (code), open time (None: unknown) and day."""
+    return _OPENING.pack(book, tid, NO_TIME if open_ts is None else open_ts, open_day,
+                         opening_balance)
+
+
+def opening_book_tid(packed: bytes) -> tuple[int, int]:
+    """The book and transaction code of a lot id, from its packed opening."""
+    book, tid, *_ = _OPENING.unpack(packed)
+    return book, tid
+
+
+class Rows:
+    """Rows appended as packed 64-bit words while they are made: `add(pack(*ints, *highs,
+    *lows))`, the integer fields, then the money fields' high words (`amount >> 64`),
+    then their low words (`amount & LOW`), and `tail` fields packed earlier (`add`
+    again). A struct packs them at C speed, and reading them back is numpy slicing."""
+
+    def __init__(self, ints: Sequence[str], money: Sequence[str],
+                 tail: Sequence[str] = ()) -> None:
+        n_ints, n_money = len(ints), len(money)
+        self.width = n_ints + 2 * n_money + len(tail)
+        self._at = {name: i for i, name in enumerate(ints)}
+        self._at.update({name: n_ints + 2 * n_money + i for i, name in enumerate(tail)})
+        self._money = {name: (n_ints + n_money + j, n_ints + j) for j, name in enumerate(money)}
+        self.pack = struct.Struct(f"<{n_ints + n_money}q{n_money}Q").pack
+        self._data = bytearray()
+        self.add = self._data.extend
+
+    def __len__(self) -> int:
+        return len(self._data) // (8 * self.width)
+
+    def take(self) -> np.ndarray:
+        """The rows so far as a (rows, words) matrix; emptied."""
+        words = np.frombuffer(self._data, dtype=np.int64).reshape(-1, self.width).copy()
+        del self._data[:]
+        return words
+
+    def field(self, words: np.ndarray, name: str) -> np.ndarray:
+        return words[:, self._at[name]]
+
+    def amount(self, words: np.ndarray, name: str) -> Words:
+        low, high = self._money[name]
+        return words[:, low].view(np.uint64), words[:, high]
+
+
+class Sparse:
+    """Amounts of the few rows where they are not what the row otherwise implies (0, or
+    the twin column): `add(pack(row, *highs, *lows))`, as in `Rows`, rows ascending."""
+
+    def __init__(self, width: int) -> None:
+        self._width = width
+        self.pack = struct.Struct(f"<{1 + width}q{width}Q").pack
+        self._data = bytearray()
+        self.add = self._data.extend
+
+    def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows, high words and low words (one column per value) so far; emptied."""
+        words = np.frombuffer(self._data, dtype=np.int64).reshape(-1, 1 + 2 * self._width)
+        words = words.copy()
+        del self._data[:]
+        return words[:, 0], words[:, 1:1 + self._width], words[:, 1 + self._width:]
+
+
+def _put(bases: list[Words | None], n: int, at: np.ndarray, high: np.ndarray,
+         low: np.ndarray) -> list[Words | None]:
+    """`bases` (None: n zeros) with row `at[i]` of column j set to (low[i, j], high[i, j])."""
+    if not len(at):
+        return bases
+    out = []
+    for j, base in enumerate(bases):
+        base_low, base_high = base if base is not None else (np.zeros(n, np.uint64),
+                                                            np.zeros(n, np.int64))
+        base_low, base_high = base_low.copy(), base_high.copy()
+        base_low[at] = low[:, j].view(np.uint64)
+        base_high[at] = high[:, j]
+        out.append((base_low, base_high))
+    return out
+
+
+def _joined(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+
+def _find(rows: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in `wanted` found in the ascending `rows`, and where they are there."""
+    if not len(rows):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    at = np.minimum(np.searchsorted(rows, wanted), len(rows) - 1)
+    found = np.nonzero(rows[at] == wanted)[0]
+    return found, at[found]
+
+
+class RealizedSink:
+    """Realized rows: written when a piece is closed (row number = `seq` - 1, sale order),
+    emitted when final (at once, or when a loss's wash-sale replacements are settled, up
+    to 30 days later). The output is in the order of emission.
+
+    At each flush the rows written since the last become a block of words; an emitted
+    chunk gathers its rows from the blocks, and the leading blocks whose rows were all
+    emitted are dropped (the others stay contiguous)."""
+
+    def __init__(self, books: Callable[[], pa.Table], tid_strings: TidStrings) -> None:
+        # the tail of a row is its lot's `opening_fields`
+        self.rows = Rows(REALIZED_INTS, REALIZED_MONEY, REALIZED_OPENING)
+        self.base = Sparse(2)  # cost_base, proceeds_base where not cost, proceeds
+        self.wash = Sparse(2)  # the lot's wash adjustment (local, base) where not 0
+        self.emitted = array("q")  # row numbers, in the order they became final
+        self.emit = self.emitted.append
+        self.disallowed = Sparse(2)  # wash sales, by position in `emitted`
+        self._books = books
+        self._tid_strings = tid_strings
+        self._blocks: list[_Block] = []
+        self._written = 0  # rows in blocks
+        self._batches: list[pa.RecordBatch] = []
+
+    def emit_wash(self, row: int, disallowed: int, disallowed_base: int) -> None:
+        if disallowed or disallowed_base:
+            self.disallowed.add(self.disallowed.pack(
+                len(self.emitted), disallowed >> 64, disallowed_base >> 64, disallowed & LOW,
+                disallowed_base & LOW))
+        self.emit(row)
+
+    def spill(self) -> None:
+        if len(self.emitted) >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        words = self.rows.take()
+        if len(words):
+            self._blocks.append(_Block(self._written, words, self.base.take(),
+                                       self.wash.take()))
+            self._written += len(words)
+        if not self.emitted:
+            return
+        emitted = np.frombuffer(self.emitted, dtype=np.int64).copy()
+        del self.emitted[:]
+        n = len(emitted)
+        chunk = np.empty((n, self.rows.width), dtype=np.int64)
+        hits: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {"base": [],
+                                                                            "wash": []}
+        block_of = np.searchsorted([b.start for b in self._blocks], emitted, side="right") - 1
+        for i, block in enumerate(self._blocks):
+            at = np.nonzero(block_of == i)[0]
+            if not len(at):
+                continue
+            rows = emitted[at]
+            chunk[at] = block.words[rows - block.start]
+            block.pending -= len(at)
+            for name, (sparse_rows, high, low) in (("base", block.base), ("wash", block.wash)):
+                found, where = _find(sparse_rows, rows)
+                hits[name].append((at[found], high[where], low[where]))
+        while self._blocks and not self._blocks[0].pending:
+            self._blocks.pop(0)
+        amounts: dict[str, Words | None] = {
+            name: self.rows.amount(chunk, name) for name in REALIZED_MONEY}
+        amounts["cost_base"], amounts["proceeds_base"] = _put(
+            [amounts["cost"], amounts["proceeds"]], n, *_joined(hits["base"]))
+        amounts["wash"], amounts["wash_base"] = _put([None, None], n, *_joined(hits["wash"]))
+        amounts["disallowed"], amounts["disallowed_base"] = _put([None, None], n,
+                                                                  *self.disallowed.take())
+        fields = {name: self.rows.field(chunk, name) for name in (*REALIZED_INTS,
+                                                                  *REALIZED_OPENING)}
+        self._batches.append(realized_batch(fields, amounts, emitted + 1, self._books(),
+                                            self._tid_strings))
+
+    def table(self) -> pa.Table:
+        self._flush()
+        batches, self._batches = self._batches, []
+        return pa.Table.from_batches(batches, schema=REALIZED)
+
+
+class _Block:
+    """Realized rows written between two flushes, and their sparse amounts."""
+
+    __slots__ = ("base", "pending", "start", "wash", "words")
+
+    def __init__(self, start: int, words: np.ndarray, base: tuple, wash: tuple) -> None:
+        self.start = start  # number of the first row
+        self.words = words
+        self.base = base
+        self.wash = wash
+        self.pending = len(words)  # rows not emitted yet
+
+
+class HistorySink:
+    """Position history rows, written at the end of each day a position changed or was
+    marked, in that order (no row waits)."""
+
+    def __init__(self, books: Callable[[], pa.Table]) -> None:
+        self.rows = Rows(HISTORY_INTS, HISTORY_MONEY)
+        self.base = Sparse(1)  # cost_basis_base where not cost_basis
+        self.marks = Sparse(3)  # mark, market_value, unrealized_pnl where marked
+        self._books = books
+        self._written = 0
+        self._batches: list[pa.RecordBatch] = []
+
+    def next_row(self) -> int:
+        """Number of the row written next (for `base` and `marks`)."""
+        return self._written + len(self.rows)
+
+    def spill(self) -> None:
+        if len(self.rows) >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        words = self.rows.take()
+        n = len(words)
+        if not n:
+            return
+        start, self._written = self._written, self._written + n
+        quantity, cost = (self.rows.amount(words, name) for name in HISTORY_MONEY)
+        base_at, base_high, base_low = self.base.take()
+        (cost_base,) = _put([cost], n, base_at - start, base_high, base_low)
+        marks_at, marks_high, marks_low = self.marks.take()
+        marks = [_nulls(n)] * 3
+        if len(marks_at):
+            present = np.zeros(n, dtype=bool)
+            present[marks_at - start] = True
+            marks = [pc.replace_with_mask(_nulls(n), pa.array(present),
+                                          money_from_words(marks_low[:, j], marks_high[:, j]))
+                     for j in range(3)]
+        books = self._books().select(["account_id", "conid", "currency"]).take(
+            pa.array(self.rows.field(words, "book").astype(np.int32)))
+        account = books.column("account_id").combine_chunks()
+        conid = books.column("conid").combine_chunks()
+        episode = pa.array(self.rows.field(words, "episode"))
+        episode_id = pc.if_else(pc.equal(episode, 0), pa.scalar(None, STR),
+                                pc.binary_join_element_wise(account, conid, episode.cast(STR),
+                                                            "|"))
+        cost_array = money_from_words(*cost)
+        self._batches.append(pa.RecordBatch.from_arrays([
+            account, conid, _dates(self.rows.field(words, "date")),
+            money_from_words(*quantity), cost_array,
+            cost_array if cost_base is cost else money_from_words(*cost_base), *marks,
+            books.column("currency").combine_chunks(), episode_id,
+        ], schema=POSITION_HISTORY))
+
+    def table(self) -> pa.Table:
+        self._flush()
+        batches, self._batches = self._batches, []
+        return pa.Table.from_batches(batches, schema=POSITION_HISTORY)
+
+
+def _dates(days: np.ndarray) -> pa.Array:
+    return pa.array(days.astype(np.int32), DATE)
+
+
+def _times(ts: np.ndarray) -> pa.Array:
+    return pa.array(ts, TS, mask=ts == NO_TIME)
+
+
+# --- small tables ---------------------------------------------------------------------
 
 
 class TableSink:
-    """Collects rows (tuples in schema order) into an Arrow table, CHUNK rows at a time."""
+    """Collects rows (tuples in schema order, amounts as integers) into an Arrow table;
+    `spill` converts them once there are CHUNK, so they are not kept as Python objects."""
 
     def __init__(self, schema: pa.Schema, twins: dict[str, str] | None = None) -> None:
         self.schema = schema
         self.rows: list[tuple] = []
+        self.append = self.rows.append
         self._batches: list[pa.RecordBatch] = []
         names = schema.names
         twins = twins or {}
-        # per column: None (convert all), -1 (twin of ZERO) or the twin column's index
+        # per column: None (convert all), -1 (twin of 0) or the twin column's index
         self._twins = [
             (names.index(twins[n]) if twins[n] else -1) if n in twins else None for n in names
         ]
 
-    def append(self, row: tuple) -> None:
-        rows = self.rows
-        rows.append(row)
-        if len(rows) >= CHUNK:
+    def spill(self) -> None:
+        if len(self.rows) >= CHUNK:
             self._flush()
 
     def _flush(self) -> None:
         if not self.rows:
             return
         columns = list(zip(*self.rows, strict=True))
+        self.rows.clear()
         arrays: list[pa.Array] = []
         for col, field, twin in zip(columns, self.schema, self._twins, strict=True):
             if twin is None:
                 arrays.append(_array(col, field.type))
                 continue
-            base = _zeros() if twin < 0 else arrays[twin]
-            same = repeat(ZERO) if twin < 0 else columns[twin]
-            if any(map(is_not, col, same)):
-                same = repeat(ZERO) if twin < 0 else columns[twin]
-                differs = list(map(is_not, col, same))
-                values = list(compress(col, differs))
-                base = pc.replace_with_mask(base.slice(0, len(col)), pa.array(differs),
-                                            _array(values, field.type))
-            arrays.append(base.slice(0, len(col)))
+            base = _zeros(len(col)) if twin < 0 else arrays[twin]
+            differs = list(map(is_not, col, repeat(0) if twin < 0 else columns[twin]))
+            if any(differs):
+                base = pc.replace_with_mask(base, pa.array(differs),
+                                            _array(list(compress(col, differs)), field.type))
+            arrays.append(base)
         self._batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
-        self.rows = []
 
     def table(self, sort_keys: list[tuple[str, str]] | None = None) -> pa.Table:
         self._flush()
-        result = pa.Table.from_batches(self._batches, schema=self.schema)
+        batches, self._batches = self._batches, []
+        result = pa.Table.from_batches(batches, schema=self.schema)
         return result.sort_by(sort_keys) if sort_keys else result
 
 
-@cache
-def _zeros() -> pa.Array:
-    return pa.array([ZERO] * CHUNK, MONEY)
-
-
 def _array(values: Sequence, typ: pa.DataType) -> pa.Array:
-    try:
-        return pa.array(values, typ)
-    except pa.ArrowInvalid:  # an input amount finer than the output scale: round it
-        return pa.array([None if v is None else v.quantize(QUANTUM) for v in values], typ)
+    return money_array(values) if typ == MONEY else pa.array(values, typ)
 
 
 class Flags:
@@ -306,71 +619,84 @@ class Flags:
         return self.sink.table([(k, "ascending") for k in keys])
 
 
-# --- final tables from raw rows -------------------------------------------------------
-
-_NARROW = pa.decimal128(36, 18)  # operands of Arrow sums: the result still fits MONEY
+# --- final columns --------------------------------------------------------------------
 
 
-def _plus(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.add(a.cast(_NARROW), b.cast(_NARROW)).cast(MONEY)
+def lot_ids(books: pa.Table, tid_strings: TidStrings, lot_book: pa.Array, lot_tid: pa.Array,
+            lot_n: pa.Array) -> pa.Array:
+    """"account|conid|transaction id|n": the book and transaction that opened the lot, and
+    its number among the lots split off that opening."""
+    opened = books.select(["account_id", "conid"]).take(lot_book)
+    return pc.binary_join_element_wise(opened.column("account_id").combine_chunks(),
+                                       opened.column("conid").combine_chunks(),
+                                       tid_strings(lot_tid), lot_n.cast(STR), "|")
 
 
-def _minus(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.subtract(a.cast(_NARROW), b.cast(_NARROW)).cast(MONEY)
+def _term(holding_start: np.ndarray, close_day: np.ndarray) -> pa.Array:
+    """LONG where the close is on or after the first long-term day of the holding period
+    (`timeline.first_long_term_day`, computed once per distinct start date)."""
+    starts, at = np.unique(holding_start, return_inverse=True)
+    first_long = np.array([first_long_term_day(d) for d in starts.tolist()], dtype=np.int64)
+    return pc.if_else(pa.array(close_day >= first_long[at]), "LONG", "SHORT")
 
 
-def realized_table(raw: pa.Table, books: pa.Table) -> pa.Table:
-    """REALIZED from RAW_REALIZED rows: book facts joined, P&L and tax amounts summed.
-    Rows are in the order they became final (a loss waits up to 30 days for wash-sale
-    replacements); `seq` is the order of the sales."""
-    book = books.take(raw.column("book"))
-    col = raw.column
-    pnl = _minus(col("proceeds"), col("cost"))
-    pnl_base = _minus(col("proceeds_base"), col("cost_base"))
-    columns = {
-        "seq": col("seq"),
-        **{name: book.column(name) for name in ("account_id", "conid", "symbol",
-                                                "asset_category", "currency")},
-        **{name: col(name) for name in ("lot_id", "closing_transaction_id", "open_date_time",
-                                        "open_date", "close_date_time")},
-        "close_date": col("close_date_time").cast(DATE),
-        **{name: col(name) for name in ("holding_period_start", "quantity", "cost", "cost_base",
-                                        "proceeds", "proceeds_base")},
-        "realized_pnl": pnl,
-        "realized_pnl_base": pnl_base,
-        "adjusted_basis": _plus(col("cost"), col("wash_adjustment")),
-        "adjusted_basis_base": _plus(col("cost_base"), col("wash_adjustment_base")),
-        "wash_sale_disallowed": col("wash_sale_disallowed"),
-        "wash_sale_disallowed_base": col("wash_sale_disallowed_base"),
-        # proceeds - adjusted basis + disallowed loss
-        "taxable_pnl": _plus(_minus(pnl, col("wash_adjustment")),
-                             col("wash_sale_disallowed")),
-        "taxable_pnl_base": _plus(_minus(pnl_base, col("wash_adjustment_base")),
-                                  col("wash_sale_disallowed_base")),
-        "term": col("term"),
-        "method": book.column("method"),
-        "close_reason": col("close_reason"),
-        "is_opening_balance": col("is_opening_balance"),
-    }
-    return pa.table(columns, schema=REALIZED)
+def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | None],
+                   seq: np.ndarray, books: pa.Table, tid_strings: TidStrings) -> pa.RecordBatch:
+    """REALIZED rows from the fields and amounts of realized rows (`RealizedSink`): book
+    facts joined, ids made, term, P&L and tax amounts summed. A column equal to another
+    (no wash amounts, no foreign currency in the chunk) is that column's array again."""
+    n = len(seq)
+    book = books.select(["account_id", "conid", "symbol", "asset_category", "currency",
+                         "method"]).take(pa.array(fields["book"].astype(np.int32)))
+    close_day = fields["close_ts"] // US_PER_DAY
+    pnl = minus(amounts["proceeds"], amounts["cost"])
+    base_is_local = amounts["proceeds_base"] is amounts["proceeds"] \
+        and amounts["cost_base"] is amounts["cost"]
+    pnl_base = pnl if base_is_local else minus(amounts["proceeds_base"], amounts["cost_base"])
+    taxable = plus(minus(pnl, amounts["wash"]), amounts["disallowed"])
+    taxable_base = plus(minus(pnl_base, amounts["wash_base"]), amounts["disallowed_base"])
+    arrays: dict[int, tuple[Words, pa.Array]] = {}  # the words kept alive: ids stay unique
+
+    def money(words: Words | None) -> pa.Array:
+        if words is None:
+            return _zeros(n)
+        if id(words) not in arrays:
+            arrays[id(words)] = (words, money_from_words(*words))
+        return arrays[id(words)][1]
+
+    columns = [
+        pa.array(seq),
+        *(book.column(name).combine_chunks() for name in ("account_id", "conid", "symbol",
+                                                          "asset_category", "currency")),
+        lot_ids(books, tid_strings, pa.array(fields["lot_book"].astype(np.int32)),
+                pa.array(fields["lot_tid"]), pa.array(fields["lot_n"])),
+        tid_strings(pa.array(fields["tid"])),
+        _times(fields["open_ts"]),
+        _dates(fields["open_day"]),
+        _times(fields["close_ts"]),
+        _dates(close_day),
+        _dates(fields["hp_day"]),
+        *(money(amounts[name]) for name in ("quantity", "cost", "cost_base", "proceeds",
+                                            "proceeds_base")),
+        money(pnl),
+        money(pnl_base),
+        money(plus(amounts["cost"], amounts["wash"])),  # adjusted basis
+        money(plus(amounts["cost_base"], amounts["wash_base"])),
+        money(amounts["disallowed"]),
+        money(amounts["disallowed_base"]),
+        money(taxable),  # proceeds - adjusted basis + disallowed loss
+        money(taxable_base),
+        _term(fields["hp_day"], close_day),
+        book.column("method").combine_chunks(),
+        pa.array(REASONS, STR).take(pa.array(fields["reason"].astype(np.int8))),
+        pa.array(fields["opening_balance"].astype(bool)),
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=REALIZED)
 
 
-def history_table(raw: pa.Table, books: pa.Table) -> pa.Table:
-    """POSITION_HISTORY from RAW_HISTORY rows (in the order days closed: by date, and
-    within a date by the replay's first touch of the position)."""
-    book = books.take(raw.column("book"))
-    account, conid = book.column("account_id"), book.column("conid")
-    episode = raw.column("episode")
-    episode_id = pc.if_else(pc.equal(episode, 0), pa.scalar(None, STR),
-                            pc.binary_join_element_wise(account, conid,
-                                                        episode.cast(STR), "|"))
-    columns = {
-        "account_id": account,
-        "conid": conid,
-        **{name: raw.column(name) for name in ("date", "quantity", "cost_basis",
-                                               "cost_basis_base", "mark", "market_value",
-                                               "unrealized_pnl")},
-        "currency": book.column("currency"),
-        "episode_id": episode_id,
-    }
-    return pa.table(columns, schema=POSITION_HISTORY)
+def lots_table(raw: pa.Table, books: pa.Table, tid_strings: TidStrings) -> pa.Table:
+    """LOTS from RAW_LOTS rows: lot ids made."""
+    ids = lot_ids(books, tid_strings, raw.column("lot_book").combine_chunks(),
+                  raw.column("lot_tid").combine_chunks(), raw.column("lot_n").combine_chunks())
+    return pa.table({"lot_id": ids, **{f.name: raw.column(f.name) for f in LOTS
+                                        if f.name != "lot_id"}}, schema=LOTS)

@@ -13,11 +13,9 @@ book; the first touch on a new day writes the previous day's row.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from qm_pipeline.lib.ledger.lots import Book
-from qm_pipeline.lib.ledger.money import QUANTUM, ZERO
-from qm_pipeline.lib.ledger.outputs import TableSink
+from qm_pipeline.lib.ledger.money import SCALE, div
+from qm_pipeline.lib.ledger.outputs import LOW, HistorySink, TableSink
 
 EXIT_BY_TRADE = {True: "SOLD", False: "COVERED"}
 
@@ -32,29 +30,29 @@ class Episode:
         self.opened_ts = opened_ts
         self.long = long
         self.opening_balance = opening_balance
-        self.max_abs = ZERO
-        self.opened_abs = ZERO
-        self.opened_cost = ZERO
-        self.realized = ZERO
-        self.realized_base = ZERO
+        self.max_abs = 0
+        self.opened_abs = 0
+        self.opened_cost = 0
+        self.realized = 0
+        self.realized_base = 0
 
 
-def opened(book: Book, ts: int | None, qty: Decimal, cost: Decimal,
+def opened(book: Book, ts: int | None, qty: int, cost: int,
            opening_balance: bool = False) -> None:
     """Quantity `qty` at `cost` was added to `book` (after `book.add`)."""
     ep = book.episode
     if ep is None:
         book.episodes += 1
         ep = book.episode = Episode(f"{book.account_id}|{book.conid}|{book.episodes}", ts,
-                                    qty > ZERO, opening_balance)
-    ep.opened_abs += qty if qty > ZERO else -qty
+                                    qty > 0, opening_balance)
+    ep.opened_abs += qty if qty > 0 else -qty
     ep.opened_cost += cost
-    size = book.qty if book.qty > ZERO else -book.qty
+    size = book.qty if book.qty > 0 else -book.qty
     if size > ep.max_abs:
         ep.max_abs = size
 
 
-def realized(book: Book, pnl: Decimal, pnl_base: Decimal) -> None:
+def realized(book: Book, pnl: int, pnl_base: int) -> None:
     ep = book.episode
     if pnl_base is pnl and ep.realized_base is ep.realized:
         ep.realized += pnl
@@ -67,7 +65,7 @@ def realized(book: Book, pnl: Decimal, pnl_base: Decimal) -> None:
 def resized(book: Book) -> None:
     """The book's quantity changed without trading (a split)."""
     ep = book.episode
-    size = book.qty if book.qty > ZERO else -book.qty
+    size = book.qty if book.qty > 0 else -book.qty
     if ep is not None and size > ep.max_abs:
         ep.max_abs = size
 
@@ -90,15 +88,15 @@ def still_open(book: Book, sink: TableSink) -> None:
 def _row(book: Book, ep: Episode, status: str, closed_ts: int | None,
          exit_reason: str | None) -> tuple:
     inst = book.inst
-    units = ep.opened_abs * inst.multiplier
-    average = abs(ep.opened_cost / units).quantize(QUANTUM) if units else None
+    units = ep.opened_abs * book.multiplier  # in QUANTUMs squared
+    average = abs(div(ep.opened_cost * SCALE * SCALE, units)) if units else None
     return (ep.episode_id, book.account_id, book.conid, inst.symbol, inst.asset_category,
-            inst.currency, inst.multiplier, status, "LONG" if ep.long else "SHORT", book.qty,
+            inst.currency, book.multiplier, status, "LONG" if ep.long else "SHORT", book.qty,
             ep.max_abs, book.cost, book.cost_base, average, ep.opened_ts, closed_ts,
             exit_reason, ep.realized, ep.realized_base, ep.opening_balance)
 
 
-def touch(book: Book, day: int, sink: TableSink, change: bool = True) -> None:
+def touch(book: Book, day: int, sink: HistorySink, change: bool = True) -> None:
     """Call before `book` changes (or gets a mark, change=False) on `day`."""
     if book.day != day:
         if book.day is not None:
@@ -110,18 +108,26 @@ def touch(book: Book, day: int, sink: TableSink, change: bool = True) -> None:
         book.dirty = True
 
 
-def flush(book: Book, sink: TableSink) -> None:
+def flush(book: Book, sink: HistorySink) -> None:
     if book.day is not None:
         _history_row(book, sink)
 
 
-def _history_row(book: Book, sink: TableSink) -> None:
+def _history_row(book: Book, sink: HistorySink) -> None:
     mark = book.mark
-    if not (book.dirty or (mark is not None and book.qty)):
+    qty = book.qty
+    if not (book.dirty or (mark is not None and qty)):
         return
-    value = unrealized = None
+    cost = book.cost
+    cost_base = book.cost_base
+    if cost_base is not cost:
+        sink.base.add(sink.base.pack(sink.next_row(), cost_base >> 64, cost_base & LOW))
     if mark is not None:
-        value = (book.qty * mark * book.inst.multiplier).quantize(QUANTUM)
-        unrealized = value - book.cost
-    sink.append((book.index, book.day, book.qty, book.cost, book.cost_base, mark, value,
-                 unrealized, book.episodes))
+        value = div(qty * mark * book.multiplier, SCALE * SCALE)
+        unrealized = value - cost
+        sink.marks.add(sink.marks.pack(sink.next_row(), mark >> 64, value >> 64,
+                                       unrealized >> 64, mark & LOW, value & LOW,
+                                       unrealized & LOW))
+    rows = sink.rows
+    rows.add(rows.pack(book.index, book.day, book.episodes, qty >> 64, cost >> 64, qty & LOW,
+                       cost & LOW))

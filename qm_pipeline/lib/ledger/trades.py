@@ -2,8 +2,9 @@
 
 Trades are the bulk of the input (a million rows is normal for an active account over
 years), so this module keeps them columnar: deduplication, filtering and sorting are
-Arrow kernels, and rows become Python values only batch by batch as the replay
-consumes them.
+Arrow kernels, the sorted stream is a list of row indices into the input (no sorted copy
+of a million rows), and rows become Python values only batch by batch as the replay
+consumes them (amounts as integers of QUANTUM, see `money`).
 
 Rules (DOMAIN.md §1):
 - One version per `transaction_id`: the newest report (`when_generated`, then
@@ -17,7 +18,7 @@ Rules (DOMAIN.md §1):
   the basis of an opening and out of the proceeds of a closing, matching IB's
   fifoPnlRealized (net of the closing commission, basis incl. the opening one).
 - The FX rate of a row already in base currency (rate 1, or none given) becomes null,
-  which `money.to_base` reads as "nothing to convert".
+  which `money.in_base` reads as "nothing to convert".
 - Replay order is (timestamp, transaction id left-padded, see `timeline`); a row with
   only a trade date is stamped at the start of that day.
 """
@@ -29,49 +30,114 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qm_pipeline.lib.ledger.inputs import STR, pylist, rows
+from qm_pipeline.lib.ledger.inputs import STR, TS, pylist, rows, unit_list
 from qm_pipeline.lib.ledger.money import ONE
 from qm_pipeline.lib.ledger.outputs import Flags
-from qm_pipeline.lib.ledger.timeline import TIEBREAK_WIDTH
+from qm_pipeline.lib.ledger.timeline import TIEBREAK_WIDTH, US_PER_DAY
 
-BATCH = 100_000
+BATCH = 16_384  # executions per batch: the sinks spill between batches
 # Flex notes codes of option lifecycle BookTrades: assignment, exercise, expiry.
 EAE_NOTES = r"(^|;)(A|Ex|Ep)(;|$)"
 _NO_ORIGINAL = ("", "0")
-# Columns of the replay stream, in the order `TradeStream.batches` yields them.
-STREAM = ("ts", "transaction_id", "account_id", "conid", "quantity", "net_cash",
-          "fx_rate_to_base")
-_DISTINCT = frozenset({"ts", "transaction_id", "net_cash"})  # values rarely repeat
+# Input columns a batch of the stream reads.
+_CASH = ["quantity", "trade_price", "multiplier", "proceeds", "ib_commission", "taxes"]
+_BATCH = ["transaction_id", *_CASH, "fx_rate_to_base"]
+
+
+class TransactionIds:
+    """Transaction ids as integer codes: an execution's code is its row in the stream's
+    input table, any other id (events, opening balances) gets the next free code. The
+    replay writes codes; output columns get their strings from Arrow (`strings`)."""
+
+    def __init__(self, executions: pa.ChunkedArray) -> None:
+        self._executions = executions
+        self._n = len(executions)
+        self._codes: dict[str, int] = {}
+        self._extra: list[str] = []
+
+    def code(self, transaction_id: str) -> int:
+        code = self._codes.get(transaction_id)
+        if code is None:
+            code = self._codes[transaction_id] = self._n + len(self._extra)
+            self._extra.append(transaction_id)
+        return code
+
+    def string(self, code: int) -> str:
+        return self._executions[code].as_py() if code < self._n else self._extra[code - self._n]
+
+    def strings(self, codes: pa.Array) -> pa.Array:
+        if not self._extra:
+            return self._executions.take(codes).combine_chunks()
+        executed = pc.less(codes, self._n)
+        return pc.coalesce(
+            self._executions.take(pc.if_else(executed, codes, None)).combine_chunks(),
+            pa.array(self._extra, STR).take(pc.if_else(executed, None,
+                                                       pc.subtract(codes, self._n))))
 
 
 @dataclass(frozen=True)
 class TradeStream:
-    """Sorted executions (columns STREAM) and the option lifecycle rows split off."""
+    """Executions in replay order: `order` indexes rows of `table` (the deduplicated
+    input), with their timestamps and book keys (index into `books`, the distinct
+    (account_id, conid) pairs) in the same order; the option lifecycle rows split off."""
 
     table: pa.Table
+    order: pa.Array
+    ts: np.ndarray
+    keys: np.ndarray
+    books: list[tuple[str | None, str | None]]
     eae_rows: list[dict]
 
-    def batches(self, size: int = BATCH) -> Iterator[tuple[list, ...]]:
-        """Column lists of `size` rows at a time, in replay order."""
-        for start in range(0, self.table.num_rows, size):
-            chunk = self.table.slice(start, size)
-            yield tuple(pylist(chunk.column(name), name not in _DISTINCT) for name in STREAM)
+    def ids(self) -> TransactionIds:
+        return TransactionIds(self.table.column("transaction_id"))
+
+    def codes(self, transaction_ids: set[str]) -> dict[str, int]:
+        """The id code (`TransactionIds`) of each of `transaction_ids` that is an execution
+        of the stream."""
+        if not transaction_ids:
+            return {}
+        tids = self.table.column("transaction_id").take(self.order)
+        at = pc.indices_nonzero(pc.is_in(tids, pa.array(sorted(transaction_ids), STR)))
+        return dict(zip(tids.take(at).to_pylist(), self.order.take(at).to_pylist(),
+                        strict=True))
+
+    def batches(self) -> Iterator[tuple[list, ...]]:
+        """Lists of BATCH executions at a time, in replay order: timestamp, day, id code
+        (`TransactionIds`), book key, quantity, cash (net of commission and taxes), FX
+        rate (None: base currency)."""
+        for start in range(0, len(self.order), BATCH):
+            end = start + BATCH
+            at = self.order.slice(start, BATCH)
+            t = self.table.take(at)
+            ts = self.ts[start:end]
+            yield (ts.tolist(), (ts // US_PER_DAY).tolist(), at.to_pylist(),
+                   self.keys[start:end].tolist(), unit_list(t.column("quantity")),
+                   unit_list(_cash(t)), unit_list(_rate(t.column("fx_rate_to_base"))))
 
     def first_ts(self) -> dict[str, int]:
         """Earliest execution per account."""
-        if not self.table.num_rows:
-            return {}
-        grouped = self.table.group_by("account_id").aggregate([("ts", "min")])
-        return dict(zip(pylist(grouped.column("account_id")), pylist(grouped.column("ts_min")),
-                        strict=True))
+        first: dict[str, int] = {}
+        keys, at = np.unique(self.keys, return_index=True)
+        for key, i in zip(keys.tolist(), at.tolist(), strict=True):
+            account, ts = self.books[key][0], int(self.ts[i])
+            if ts < first.get(account, ts + 1):
+                first[account] = ts
+        return first
+
+    def times(self, transaction_ids: set[str]) -> dict[str, int]:
+        """Replay time of each of `transaction_ids` found in the stream."""
+        tids = self.table.column("transaction_id").take(self.order)
+        at = pc.indices_nonzero(pc.is_in(tids, pa.array(sorted(transaction_ids), STR)))
+        return dict(zip(tids.take(at).to_pylist(), self.ts[at.to_numpy()].tolist(), strict=True))
 
 
 def normalise(trades: pa.Table, excluded_categories: frozenset[str], flags: Flags) -> TradeStream:
     t = _newest_versions(_ensure_ids(trades))
-    ts = pc.coalesce(t.column("date_time"), t.column("trade_date").cast(pa.timestamp("us")))
+    ts = pc.coalesce(t.column("date_time"), t.column("trade_date").cast(TS))
     undated = pc.is_null(ts)
     for row in t.filter(undated).select(["account_id", "conid", "transaction_id"]).to_pylist():
         flags.add("ERROR", "trades", "execution without date_time or trade_date: skipped", **row)
@@ -80,16 +146,38 @@ def normalise(trades: pa.Table, excluded_categories: frozenset[str], flags: Flag
         pc.fill_null(pc.not_equal(qty, pa.scalar(0, qty.type)), False),
         pc.invert(pc.fill_null(pc.is_in(t.column("asset_category"),
                                         pa.array(sorted(excluded_categories), STR)), False))))
-    # one copy, of the columns the replay reads (a million rows: copies are not free)
-    t = _with_cash(t.select(_READ).append_column("ts", ts).filter(keep))
     eae = pc.fill_null(pc.and_(
         pc.equal(t.column("transaction_type"), "BookTrade"),
         pc.match_substring_regex(t.column("notes"), EAE_NOTES)), False)
-    return TradeStream(_stream(t.filter(pc.invert(eae))), _eae_rows(t.filter(eae)))
+    replayed = pc.indices_nonzero(pc.and_(keep, pc.invert(eae)))
+    replayed_ts = ts.take(replayed)
+    by_time = pc.sort_indices(pa.table({
+        "ts": replayed_ts,
+        "tiebreak": pc.utf8_lpad(t.column("transaction_id").take(replayed),
+                                 width=TIEBREAK_WIDTH, padding="0"),
+    }), sort_keys=[("ts", "ascending"), ("tiebreak", "ascending")])
+    order = replayed.take(by_time).cast(pa.int64())
+    keys, books = _book_keys(t.column("account_id").take(order), t.column("conid").take(order))
+    stream_ts = replayed_ts.take(by_time).cast(pa.int64()).to_numpy()
+    lifecycle = pc.indices_nonzero(pc.and_(keep, eae))
+    return TradeStream(t.select(_BATCH), order, stream_ts, keys, books,
+                       _eae_rows(t.take(lifecycle), ts.take(lifecycle)))
 
 
-_READ = ["account_id", "conid", "transaction_id", "quantity", "trade_price", "multiplier",
-         "proceeds", "ib_commission", "taxes", "fx_rate_to_base", "transaction_type", "notes"]
+def _book_keys(accounts: pa.ChunkedArray, conids: pa.ChunkedArray,
+               ) -> tuple[np.ndarray, list[tuple[str | None, str | None]]]:
+    """A small integer per distinct (account_id, conid), and the pairs, so the replay
+    finds a book by list index instead of hashing two strings per execution."""
+    codes = []
+    words = []
+    for col in (accounts, conids):
+        encoded = pc.dictionary_encode(col.combine_chunks())
+        dictionary = encoded.dictionary.to_pylist()
+        codes.append(encoded.indices.fill_null(len(dictionary)).to_numpy().astype(np.int64))
+        words.append([*dictionary, None])
+    pairs, keys = np.unique(codes[0] * len(words[1]) + codes[1], return_inverse=True)
+    books = [(words[0][p // len(words[1])], words[1][p % len(words[1])]) for p in pairs.tolist()]
+    return keys.astype(np.int32), books
 
 
 def _ensure_ids(t: pa.Table) -> pa.Table:
@@ -116,8 +204,7 @@ def _ensure_ids(t: pa.Table) -> pa.Table:
 
 
 def _newest_versions(t: pa.Table) -> pa.Table:
-    tid = t.column("transaction_id")
-    if pc.count_distinct(tid).as_py() == t.num_rows:
+    if len(pc.unique(t.column("transaction_id"))) == t.num_rows:  # ids have no nulls here
         return t
     keys = [(name, "ascending", "at_start") for name in (
         "transaction_id", "when_generated", "report_date", "date_time", "quantity", "proceeds",
@@ -152,45 +239,45 @@ def _restatement_keep(t: pa.Table, flags: Flags) -> pa.ChunkedArray | bool:
         pc.fill_null(pc.equal(t.column("transaction_type"), "TradeCancel"), False)))
 
 
-def _with_cash(t: pa.Table) -> pa.Table:
-    """Adds `net_cash` (proceeds + ib_commission + taxes); the FX rate of base-currency rows
-    (rate 1, or missing) becomes null, which `money.to_base` reads as "already in base"."""
+def _cash(t: pa.Table) -> pa.Array:
+    """Cash of each execution: proceeds + ib_commission + taxes; where proceeds is missing,
+    -quantity x price x multiplier stands in for it."""
     parts = [t.column(c) for c in ("proceeds", "ib_commission", "taxes")]
     common = pa.decimal128(34, max(min(p.type.scale, 18) for p in parts))
     proceeds, commission, taxes = (p.cast(common) for p in parts)
     zero = pa.scalar(0, common)
     cash = pc.add(pc.add(proceeds, pc.fill_null(commission, zero)), pc.fill_null(taxes, zero))
-    t = t.append_column("net_cash", cash)
     if pc.any(pc.is_null(cash)).as_py():
-        t = t.set_column(t.num_columns - 1, "net_cash", _cash_from_price(t))
-    fx = t.column("fx_rate_to_base")
-    base_currency = pc.fill_null(pc.equal(fx, pa.scalar(1, fx.type)), True)
-    return t.set_column(t.column_names.index("fx_rate_to_base"), "fx_rate_to_base",
-                        pc.if_else(base_currency, pa.scalar(None, fx.type), fx))
+        return _cash_from_price(t, cash)
+    return cash
 
 
-def _cash_from_price(t: pa.Table) -> pa.Array:
-    """Where proceeds is missing: -quantity x price x multiplier, plus commission and taxes."""
-    cols = {c: pylist(t.column(c)) for c in ("net_cash", "quantity", "trade_price", "multiplier",
-                                             "ib_commission", "taxes")}
+def _cash_from_price(t: pa.Table, cash: pa.ChunkedArray) -> pa.Array:
+    cols = {c: pylist(t.column(c)) for c in _CASH}
     out: list[Decimal] = []
-    for i, cash in enumerate(cols["net_cash"]):
-        if cash is None:
-            cash = (-cols["quantity"][i] * (cols["trade_price"][i] or 0)
-                    * (cols["multiplier"][i] or ONE)
-                    + (cols["ib_commission"][i] or 0) + (cols["taxes"][i] or 0))
-        out.append(cash)
+    for i, amount in enumerate(pylist(cash)):
+        if amount is None:
+            amount = (-cols["quantity"][i] * (cols["trade_price"][i] or 0)
+                      * (cols["multiplier"][i] or ONE)
+                      + (cols["ib_commission"][i] or 0) + (cols["taxes"][i] or 0))
+        out.append(amount)
     return pa.array(out)
 
 
-def _stream(t: pa.Table) -> pa.Table:
-    t = t.append_column("tiebreak", pc.utf8_lpad(t.column("transaction_id"),
-                                                  width=TIEBREAK_WIDTH, padding="0"))
-    return t.sort_by([("ts", "ascending"), ("tiebreak", "ascending")]).select(list(STREAM))
+def _rate(fx: pa.ChunkedArray) -> pa.ChunkedArray:
+    """FX rates with base-currency rows (rate 1, or missing) null."""
+    base_currency = pc.fill_null(pc.equal(fx, pa.scalar(1, fx.type)), True)
+    return pc.if_else(base_currency, pa.scalar(None, fx.type), fx)
 
 
-def _eae_rows(t: pa.Table) -> list[dict]:
-    t = t.select(["ts", "transaction_id", "account_id", "conid", "quantity", "net_cash",
-                  "fx_rate_to_base", "notes"])
-    cols = {name: pylist(t.column(name)) for name in t.column_names}
+def _eae_rows(t: pa.Table, ts: pa.ChunkedArray) -> list[dict]:
+    """Option lifecycle rows as dicts of Decimals (events are Decimal, see `money`)."""
+    cols = {
+        "ts": pylist(ts),
+        **{name: pylist(t.column(name)) for name in ("transaction_id", "account_id", "conid",
+                                                     "quantity")},
+        "net_cash": pylist(_cash(t)),
+        "fx_rate_to_base": pylist(_rate(t.column("fx_rate_to_base"))),
+        "notes": pylist(t.column("notes")),
+    }
     return [dict(zip(cols, values, strict=True)) for values in zip(*cols.values(), strict=True)]

@@ -14,10 +14,11 @@ securities were bought within 30 days before or after the sale (DOMAIN.md §6):
 The replay is a single forward pass, so the two directions are handled when they
 happen: at a loss sale, purchases of the last 30 days still held are replacements
 (look-back); the rest of the loss waits, and each later purchase within 30 days is
-offered to the waiting losses in sale order (look-forward). A realized row is written
-once its loss can no longer change: fully replaced, or 30 days after the sale. Because
-a replacement's basis is adjusted when it is bought or (look-back) at the loss sale, a
-later sale of it sees the adjusted basis, so chains of wash sales fall out.
+offered to the waiting losses in sale order (look-forward). A realized row becomes final
+(`outputs.RealizedSink`) once its loss can no longer change: fully replaced, or 30 days
+after the sale. Because a replacement's basis is adjusted when it is bought or
+(look-back) at the loss sale, a later sale of it sees the adjusted basis, so chains of
+wash sales fall out.
 
 Broker mode groups by (account, conid): what IB reports with notes code LD. Taxpayer
 mode groups by (owner, instrument identity) across the owner's accounts, and a long
@@ -25,32 +26,28 @@ call counts as a purchase of its underlying (an option to acquire, 1091(a)), in 
 contracts x multiplier. Wash sales of short sales (1091(e)) are not modelled.
 
 Loss and disallowance are decided in the lot's currency (what the broker computes per
-security) and carried in base currency alongside.
+security) and carried in base currency alongside. Amounts and units are integers of
+QUANTUM (see `money`).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from decimal import Decimal
 
 from qm_pipeline.lib.ledger.config import LedgerConfig, WashMode
 from qm_pipeline.lib.ledger.lots import Book, Lot
-from qm_pipeline.lib.ledger.money import ONE, QUANTUM, ZERO, part
-from qm_pipeline.lib.ledger.outputs import RAW_REALIZED
-
-_DISALLOWED = RAW_REALIZED.get_field_index("wash_sale_disallowed")
-assert RAW_REALIZED.names[_DISALLOWED + 1] == "wash_sale_disallowed_base"
+from qm_pipeline.lib.ledger.money import SCALE, div, share
 
 
 class WashLoss:
-    """A loss sale still open to replacements, with its realized row."""
+    """A loss sale still open to replacements, with its realized row (number)."""
 
     __slots__ = ("currency", "day", "disallowed", "disallowed_base", "done", "held_days", "loss",
                  "loss_base", "origin", "remaining", "row", "units")
 
-    def __init__(self, row: tuple, currency: str | None, day: int, held_days: int, origin: str,
-                 units: Decimal, loss: Decimal, loss_base: Decimal) -> None:
+    def __init__(self, row: int, currency: str | None, day: int, held_days: int, origin: int,
+                 units: int, loss: int, loss_base: int) -> None:
         self.row = row
         self.currency = currency
         self.day = day
@@ -60,8 +57,8 @@ class WashLoss:
         self.remaining = units  # not yet replaced
         self.loss = loss  # positive magnitude, lot currency
         self.loss_base = loss_base
-        self.disallowed = ZERO
-        self.disallowed_base = ZERO
+        self.disallowed = 0
+        self.disallowed_base = 0
         self.done = False
 
 
@@ -69,37 +66,35 @@ class _Group:
     __slots__ = ("bought", "waiting")
 
     def __init__(self) -> None:
-        self.bought: deque[tuple[int, Lot, Decimal]] = deque()  # (day, lot, units per lot qty)
+        self.bought: deque[tuple[int, Lot, int]] = deque()  # (day, lot, units per lot qty)
         self.waiting: deque[WashLoss] = deque()  # in sale order
 
 
 class WashTracker:
-    def __init__(self, config: LedgerConfig, emit: Callable[[tuple], None],
-                 new_lot_id: Callable[[Lot], str]) -> None:
+    def __init__(self, config: LedgerConfig, emit: Callable[[int, int, int], None]) -> None:
         self.taxpayer = config.wash_sales is WashMode.TAXPAYER
         self.config = config
         self.window = config.wash_window_days
-        self.emit = emit
-        self.new_lot_id = new_lot_id
+        self.emit = emit  # (realized row, disallowed, disallowed in base currency)
         self.groups: dict[tuple[str, str], _Group] = {}
         self.open: deque[WashLoss] = deque()  # every waiting loss, in sale order
 
-    def _groups(self, book: Book) -> tuple[_Group, list[tuple[_Group, Decimal]]]:
-        """(group of its sales, [(group of its purchases, units per lot unit)]), cached on
-        the book."""
+    def _groups(self, book: Book) -> tuple[_Group, list[tuple[_Group, int]]]:
+        """(group of its sales, [(group of its purchases, the group's units per unit of the
+        lot, in QUANTUMs)]), cached on the book."""
         groups = book.wash_groups
         if groups is None:
             if self.taxpayer:
                 owner = self.config.owner(book.account_id)
                 own = self._group((owner, self.config.identity(book.conid)))
-                buys = [(own, ONE)]
+                buys = [(own, SCALE)]
                 inst = book.inst
                 if inst.is_call and inst.underlying_conid:
                     underlying = (owner, self.config.identity(inst.underlying_conid))
-                    buys.append((self._group(underlying), inst.multiplier))
+                    buys.append((self._group(underlying), book.multiplier))
             else:
                 own = self._group((book.account_id, book.conid))
-                buys = [(own, ONE)]
+                buys = [(own, SCALE)]
             groups = book.wash_groups = (own, buys)
         return groups
 
@@ -109,18 +104,19 @@ class WashTracker:
             group = self.groups[key] = _Group()
         return group
 
-    def loss(self, book: Book, lot: Lot, day: int, qty: Decimal, loss: Decimal,
-             loss_base: Decimal, row: tuple) -> None:
-        """A long lot piece of `qty` sold at a (tax) loss on `day`; `row` is its realized row."""
+    def loss(self, book: Book, lot: Lot, day: int, qty: int, loss: int, loss_base: int,
+             row: int) -> None:
+        """A long lot piece of `qty` sold at a (tax) loss on `day`; `row` is its realized row,
+        emitted once the disallowed amounts are known."""
         rec = WashLoss(row, book.inst.currency, day, day - lot.hp_day, lot.origin, qty, loss,
                        loss_base)
-        group = self._groups(book)[0]
+        group = (book.wash_groups or self._groups(book))[0]
         bought = group.bought
         oldest = day - self.window
         while bought and bought[0][0] < oldest:
             bought.popleft()
         for _, candidate, units in bought:  # splitting a candidate does not touch `bought`
-            if candidate.qty > ZERO and not candidate.replacement \
+            if candidate.qty > 0 and not candidate.replacement \
                     and candidate.origin != rec.origin:
                 self._replace(rec, candidate, units)
                 if not rec.remaining:
@@ -133,7 +129,7 @@ class WashTracker:
 
     def acquired(self, book: Book, lot: Lot, day: int) -> None:
         """A long lot bought on `day`: waiting losses take it as replacement, in sale order."""
-        for group, units in self._groups(book)[1]:
+        for group, units in (book.wash_groups or self._groups(book))[1]:
             waiting = group.waiting
             oldest = day - self.window
             while waiting and (waiting[0].done or waiting[0].day < oldest):
@@ -148,24 +144,24 @@ class WashTracker:
             if not lot.replacement:
                 group.bought.append((day, lot, units))
 
-    def _replace(self, rec: WashLoss, lot: Lot, units: Decimal) -> None:
+    def _replace(self, rec: WashLoss, lot: Lot, units: int) -> None:
         """`lot` (or the part of it the loss needs) becomes a replacement of `rec`."""
-        available = lot.qty * units
+        available = lot.qty if units == SCALE else div(lot.qty * units, SCALE)
         use = min(available, rec.remaining)
         if use < available:
-            size = use if units == 1 else (use / units).quantize(QUANTUM)
-            lot = lot.book.split_off(lot, size, self.new_lot_id(lot))
+            size = use if units == SCALE else div(use * SCALE, units)
+            lot = lot.book.split_off(lot, size)
         rec.remaining -= use
         if rec.remaining:
-            disallowed = part(rec.loss, use, rec.units)
-            disallowed_base = part(rec.loss_base, use, rec.units)
+            disallowed = share(rec.loss, use, rec.units)
+            disallowed_base = share(rec.loss_base, use, rec.units)
         else:  # the last replacement takes the remainder: no rounding residue
             disallowed = rec.loss - rec.disallowed
             disallowed_base = rec.loss_base - rec.disallowed_base
         rec.disallowed += disallowed
         rec.disallowed_base += disallowed_base
         if lot.book.inst.currency != rec.currency and lot.cost_base:
-            disallowed = (disallowed_base * lot.cost / lot.cost_base).quantize(QUANTUM)
+            disallowed = div(disallowed_base * lot.cost, lot.cost_base)
         lot.wash += disallowed
         lot.wash_base += disallowed_base
         lot.hp_day = lot.open_day - rec.held_days
@@ -173,14 +169,10 @@ class WashTracker:
 
     def _finish(self, rec: WashLoss) -> None:
         rec.done = True
-        row = rec.row
-        if rec.disallowed or rec.disallowed_base:
-            i = _DISALLOWED
-            row = (*row[:i], rec.disallowed, rec.disallowed_base, *row[i + 2:])
-        self.emit(row)
+        self.emit(rec.row, rec.disallowed, rec.disallowed_base)
 
     def expire(self, day: int) -> None:
-        """Writes the losses whose 30 days after the sale are over before `day`."""
+        """Emits the rows of the losses whose 30 days after the sale are over before `day`."""
         oldest = day - self.window
         pending = self.open
         while pending and (pending[0].done or pending[0].day < oldest):

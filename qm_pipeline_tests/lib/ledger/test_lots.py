@@ -189,3 +189,16 @@ def test_shuffled_input_gives_the_same_ledger(scenario: dict) -> None:
     assert one(first.positions, conid="AAA_C60")["status"] == "EXPIRED"
     assert one(first.positions, conid="BBB")["exit_reason"] == "COVERED"
     assert first.flags == []
+
+
+def test_specific_lots_of_a_closing_trade_given_first() -> None:
+    # the replay refers to executions by their row in the input: row 0 is one of them
+    rows = [_method_trades()[3], *_method_trades()[:3]]
+    closed = [{"account_id": "U1", "conid": "AAA", "transaction_id": "S",
+               "open_date_time": rows[1]["date_time"], "quantity": D(-150), "cost": D(1500)}]
+    config = LedgerConfig(lot_methods={"U1": LotMethod.SPECIFIC}, wash_sales=WashMode.NONE)
+    out = ledger(config, trades=rows, closed_lots=closed)
+    assert {(lot["lot_id"], lot["quantity"]) for lot in out.lots} == {
+        ("U1|AAA|L2|0", 50), ("U1|AAA|L3|0", 100)}  # 100 of L1, then FIFO: 50 of L2
+    (flag,) = out.flags  # IB named 150 from L1, which only had 100
+    assert flag["transaction_id"] == "S"
