@@ -244,6 +244,19 @@ def open_order_row(trade: Any) -> Row:
         "perm_id": o.permId,
         "client_id": o.clientId,
         "parent_id": o.parentId or None,
+        **order_terms(o, c),
+        "outside_rth": o.outsideRth,
+        "status": s.status,
+        "filled": dec(s.filled),
+        "remaining": dec(s.remaining),
+        "avg_fill_price": dec(s.avgFillPrice),
+        "order_ref": _opt(o.orderRef),
+    }
+
+
+def order_terms(o: Any, c: Any) -> Row:
+    """The `ORDER_TERMS` columns of an order and its contract."""
+    return {
         "conid": c.conId,
         "symbol": c.symbol,
         "sec_type": c.secType,
@@ -253,12 +266,6 @@ def open_order_row(trade: Any) -> Row:
         "lmt_price": dec(o.lmtPrice),
         "aux_price": dec(o.auxPrice),
         "tif": o.tif,
-        "outside_rth": o.outsideRth,
-        "status": s.status,
-        "filled": dec(s.filled),
-        "remaining": dec(s.remaining),
-        "avg_fill_price": dec(s.avgFillPrice),
-        "order_ref": _opt(o.orderRef),
     }
 
 
@@ -269,15 +276,7 @@ def completed_order_row(trade: Any, state: Any | None) -> Row:
     return {
         "perm_id": o.permId,
         "account_id": o.account,
-        "conid": c.conId,
-        "symbol": c.symbol,
-        "sec_type": c.secType,
-        "action": o.action,
-        "total_quantity": dec(o.totalQuantity),
-        "order_type": o.orderType,
-        "lmt_price": dec(o.lmtPrice),
-        "aux_price": dec(o.auxPrice),
-        "tif": o.tif,
+        **order_terms(o, c),
         "status": trade.orderStatus.status,
         "filled_quantity": dec(o.filledQuantity),
         "completed_time": ib_time(text),
