@@ -18,10 +18,10 @@ from qm_pipeline.lib.flex.archive import ArchivedReport
 from qm_pipeline.lib.flex.cast import cast_rows
 from qm_pipeline.lib.flex.core_tables import CORE_BY_NAME, CORE_TABLES, INSTRUMENT_SOURCES
 from qm_pipeline.lib.flex.dates import (
-    DateEvidence,
     DateOrder,
     DateOrderDecision,
     NeedDateOrder,
+    has_slashed,
     parse_datetimes,
 )
 from qm_pipeline.lib.flex.keys import newest_per_key, number_repeats
@@ -89,7 +89,6 @@ class ReportLoader:
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qm-raw-writer")
         self.pending: list[Future] = []
         self.generated: dict[int | None, pa.Scalar] = {}
-        self.evidence = DateEvidence()
 
     @property
     def order(self) -> DateOrder | None:
@@ -101,8 +100,7 @@ class ReportLoader:
     def generated_at(self, index: int | None) -> pa.Scalar:
         if index not in self.generated:
             text = pa.array([self.statement_attr(index, "whenGenerated")], pa.string())
-            self.evidence.add(text)
-            if self.order is None and self.evidence.slashed:
+            if self.order is None and has_slashed(text):
                 raise NeedDateOrder("whenGenerated")
             self.generated[index] = parse_datetimes(text, self.order or DateOrder.MDY)[0][0]
         return self.generated[index]
