@@ -22,26 +22,32 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from qm_pipeline.lib.analytics.boundary import DateLike, to_timestamp
 
+Frame = TypeVar("Frame", pd.Series, pd.DataFrame)
+
 PORTFOLIO_DAILY_COLUMNS = [
     "nav", "external_flow", "pnl", "daily_return", "twr_index", "drawdown",
 ]
 
 
-def align_flows(nav_dates: pd.DatetimeIndex, flows: pd.Series) -> pd.Series:
-    """Flows summed onto the NAV date whose return they start: the first NAV date >= theirs.
+def align_to_returns(nav_dates: pd.DatetimeIndex, amounts: Frame) -> Frame:
+    """Dated amounts summed onto the NAV date whose return holds them: the first NAV date
+    on or after theirs (a flow or P&L dated inside a gap of missing NAVs joins the return
+    that spans the gap).
 
-    Returns a series on `nav_dates`, 0.0 where no flow belongs (a zero flow, not a zero
-    return). Flows on or before the first NAV date or after the last are left out.
+    Works on a series (flows) or a frame (P&L per position). The result is on
+    `nav_dates`, 0.0 where nothing belongs (a zero amount, not a zero return). Amounts on
+    or before the first NAV date or after the last are left out.
     """
-    position = nav_dates.searchsorted(flows.index, side="left")
+    position = nav_dates.searchsorted(amounts.index, side="left")
     belongs = (position > 0) & (position < len(nav_dates))
-    assigned = flows[belongs].groupby(nav_dates[position[belongs]]).sum()
+    assigned = amounts[belongs].groupby(nav_dates[position[belongs]]).sum()
     return assigned.reindex(nav_dates, fill_value=0.0)
 
 
@@ -99,7 +105,7 @@ def portfolio_daily(nav: pd.Series, flows: pd.Series | None = None) -> pd.DataFr
 
 def _daily_frame(nav: pd.Series, flows: pd.Series | None) -> pd.DataFrame:
     nav = nav.dropna().sort_index()
-    flow = align_flows(nav.index, flows if flows is not None else nav.iloc[:0])
+    flow = align_to_returns(nav.index, flows if flows is not None else nav.iloc[:0])
     previous = nav.shift(1)
     pnl = nav - previous - flow
     capital = previous + flow

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from qm_pipeline.lib.analytics.boundary import DateLike, to_timestamp
-from qm_pipeline.lib.analytics.returns import align_flows
+from qm_pipeline.lib.analytics.returns import align_to_returns
 
 DAYS_PER_YEAR = 365.0  # Actual/365, the XIRR convention
 LOWEST_RATE = -1.0 + 1e-9  # -100% is a total loss; below it the discounting is undefined
@@ -57,12 +57,12 @@ def money_weighted_return(nav: pd.Series, flows: pd.Series | None = None,
 
     The opening NAV counts as paid in at `start`, each external flow of the returns in
     (start, end] as paid in (deposit) or out (withdrawal) on its date, and the closing
-    NAV as taken out at `end`: the same flows TWR neutralises (`returns.align_flows`).
+    NAV as taken out at `end`: the same flows TWR neutralises (`returns.align_to_returns`).
     """
     nav = nav.loc[_bound(start):_bound(end)]
     if len(nav) < 2:
         return None
-    external = align_flows(nav.index, flows if flows is not None else nav.iloc[:0])
+    external = align_to_returns(nav.index, flows if flows is not None else nav.iloc[:0])
     investor = -external.iloc[1:]  # a deposit is the investor's outflow
     ends = pd.Series([-nav.iloc[0], nav.iloc[-1]], index=nav.index[[0, -1]])
     return xirr(pd.concat([ends, investor]).groupby(level=0).sum())
