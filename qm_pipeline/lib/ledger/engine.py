@@ -25,6 +25,7 @@ import pyarrow as pa
 from qm_pipeline.lib.ledger import events as ev
 from qm_pipeline.lib.ledger import inputs as src
 from qm_pipeline.lib.ledger import positions as pos
+from qm_pipeline.lib.ledger import transfer_lots
 from qm_pipeline.lib.ledger.config import LedgerConfig, WashMode
 from qm_pipeline.lib.ledger.instruments import Instrument, collect, unknown
 from qm_pipeline.lib.ledger.lots import PICKERS, Book, Lot, Piece, fifo, opened_at
@@ -77,6 +78,7 @@ class Prepared:
     instruments: dict[str, Instrument]
     closed_lots: dict[str, list[tuple[int | None, int]]]  # by closing transaction id
     flags: list[tuple]
+    claimed: frozenset[tuple]  # IB's lot rows transfers in took (`transfer_lots`)
 
 
 SOURCES = {
@@ -98,10 +100,12 @@ def prepare(inputs: src.LedgerInputs, config: LedgerConfig) -> Prepared:
     trades = normalise(tables.pop("trades"), config.excluded_asset_categories, flags)
     events = ev.in_order(
         ev.option_events(trades.eae_rows, tables["option_events"], instruments, flags),
-        ev.transfer_events(tables["transfers"], flags),
+        ev.transfer_events(tables["transfers"]),
         ev.corporate_action_events(tables["corporate_actions"], flags),
         ev.mark_events(tables["marks"]),
     )
+    events, claimed = transfer_lots.resolve(events, tables["open_positions"],
+                                            tables["closed_lots"], trades, flags)
     closed: dict[str, list[tuple[int | None, int]]] = {}
     for r in src.rows(tables["closed_lots"]):
         if r["transaction_id"] is not None and r["quantity"] is not None:
@@ -109,7 +113,7 @@ def prepare(inputs: src.LedgerInputs, config: LedgerConfig) -> Prepared:
                                                                units(abs(r["quantity"]))))
     for wanted in closed.values():
         wanted.sort(key=lambda w: (-1 if w[0] is None else w[0], w[1]))
-    return Prepared(tables, trades, events, instruments, closed, flags.rows)
+    return Prepared(tables, trades, events, instruments, closed, flags.rows, claimed)
 
 
 def replay(inputs: src.LedgerInputs, config: LedgerConfig | None = None) -> LedgerResult:
@@ -413,17 +417,26 @@ class _Engine:
                 book.add(lot)
                 pos.opened(book, leg.ts, q, cost, old.opening_balance)
             return
-        open_ts = e.open_ts if e.open_ts is not None else leg.ts
-        seq = self.seq = self.seq + 1
-        cost = -units(leg.net_cash)
-        basis_base = units(e.basis_base)
-        open_day = day_of(open_ts)
-        lot = Lot(opening_fields(book.index, code, open_ts, open_day, False), 0, seq, seq,
-                  open_ts, open_day, qty, cost, cost if basis_base == cost else basis_base, book)
-        if e.holding_ts is not None:
-            lot.hp_day = day_of(e.holding_ts)
-        book.add(lot)
-        pos.opened(book, leg.ts, qty, lot.cost)
+        self.bring_in(book, e, code)
+
+    def bring_in(self, book: Book, e: ev.TransferEvent, code: int) -> None:
+        """The lots of a transfer in from outside, with the open dates and basis IB keeps
+        for them (`transfer_lots`, DOMAIN.md §6)."""
+        leg = e.leg
+        splits = [len(e.lots) - 1]  # the lots of one transfer share its id and numbers
+        for n, brought in enumerate(e.lots):
+            open_ts = brought.open_ts if brought.open_ts is not None else leg.ts
+            seq = self.seq = self.seq + 1
+            cost, cost_base = units(brought.cost), units(brought.cost_base)
+            open_day = day_of(open_ts)
+            lot = Lot(opening_fields(book.index, code, open_ts, open_day, False), n, seq, seq,
+                      open_ts, open_day, units(brought.qty), cost,
+                      cost if cost_base == cost else cost_base, book)
+            lot.splits = splits
+            if brought.holding_ts is not None:
+                lot.hp_day = day_of(brought.holding_ts)
+            book.add(lot)
+            pos.opened(book, leg.ts, lot.qty, cost)
 
     def split(self, e: ev.SplitEvent) -> None:
         book = self.book(e.account_id, e.conid)

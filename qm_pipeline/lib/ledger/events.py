@@ -6,7 +6,8 @@ These sources are small (hundreds of rows, not millions), so they are plain Pyth
   once, the option leg together with its stock leg so the premium can move into the
   stock's basis or proceeds (DOMAIN.md §6);
 - transfers in and out, an out and an in of the same conid, quantity and date between
-  two ledger accounts being one internal move that carries the lots;
+  two ledger accounts being one internal move that carries the lots (a transfer in from
+  outside gets its lots from IB's lot rows later, see `transfer_lots`);
 - corporate actions: splits (same conid, or IB's old-conid/new-conid pair); anything
   else that changes holdings is flagged, the rest recorded;
 - marks (end-of-day prices for the position history).
@@ -77,12 +78,21 @@ class OptionEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class InLot:
+    """A lot a transfer in opens. `open_ts` None: opened at the transfer."""
+
+    open_ts: int | None
+    holding_ts: int | None
+    qty: Decimal
+    cost: Decimal
+    cost_base: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class TransferEvent:
     key: Key
-    leg: Leg  # net_cash is minus the basis brought in (0 for a transfer out)
-    basis_base: Decimal
-    open_ts: int | None  # when the transferred shares were acquired, if reported
-    holding_ts: int | None
+    leg: Leg  # net_cash 0: a position transfer moves no cash
+    lots: tuple[InLot, ...]  # of a transfer in (none for an out)
     # internal transfer: on an out its own id (its lots are kept for the in), on an in the
     # id of the out it receives
     pair: str | None
@@ -201,10 +211,11 @@ def _pair(legs: list[tuple[str, Leg, bool]], instruments: dict[str, Instrument],
 # --- transfers ------------------------------------------------------------------------
 
 
-def transfer_events(table: pa.Table, flags: Flags) -> list[TransferEvent]:
-    """Transfers in bring lots with their basis (`cost_basis`, else `position_amount`) and
-    dates; transfers out remove lots without realizing. An in and an out between two
-    ledger accounts (same conid, quantity and date) carry the lots themselves."""
+def transfer_events(table: pa.Table) -> list[TransferEvent]:
+    """Transfers out remove lots without realizing; an in and an out between two ledger
+    accounts (same conid, quantity and date) carry the lots themselves. A transfer in gets
+    one lot here, opened at the transfer with its market value (`position_amount`) as
+    basis: the Transfer row carries no lot detail, `transfer_lots` finds IB's."""
     legs = []
     for r in sorted(rows(table), key=lambda r: str(r["transaction_id"])):
         qty = r["quantity"]
@@ -236,24 +247,17 @@ def transfer_events(table: pa.Table, flags: Flags) -> list[TransferEvent]:
         tid = r["transaction_id"]
         if qty < ZERO:
             leg = Leg(ts, tid, r["account_id"], r["conid"], qty, ZERO, fx)
-            events.append(TransferEvent((ts, PRIO_TRANSFER_OUT, tiebreak(tid)), leg, ZERO,
-                                        None, None, tid if tid in paired_outs else None))
+            events.append(TransferEvent((ts, PRIO_TRANSFER_OUT, tiebreak(tid)), leg, (),
+                                        tid if tid in paired_outs else None))
             continue
         pair, out_ts = pairs.get(tid, (None, ts))
         key_ts = max(ts, out_ts)
-        basis = r["cost_basis"]
-        basis_base = None
-        if basis is None:
-            basis = r["position_amount"]
-            basis_base = r["position_amount_in_base"]
-        if basis is None and pair is None:
-            flags.add("WARN", "transfers", "transfer in without cost basis or position "
-                      "amount: basis 0", r["account_id"], r["conid"], tid, ts)
-        basis = abs(basis or ZERO)
+        basis = abs(r["position_amount"] or ZERO)
+        basis_base = r["position_amount_in_base"]
         basis_base = abs(basis_base) if basis_base is not None else to_base(basis, fx)
-        leg = Leg(key_ts, tid, r["account_id"], r["conid"], qty, -basis, fx)
-        events.append(TransferEvent((key_ts, PRIO_TRANSFER_IN, tiebreak(tid)), leg, basis_base,
-                                    r["open_date_time"], r["holding_period_date_time"], pair))
+        leg = Leg(key_ts, tid, r["account_id"], r["conid"], qty, ZERO, fx)
+        events.append(TransferEvent((key_ts, PRIO_TRANSFER_IN, tiebreak(tid)), leg,
+                                    (InLot(None, None, qty, basis, basis_base),), pair))
     return events
 
 

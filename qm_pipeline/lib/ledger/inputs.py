@@ -73,6 +73,7 @@ CLOSED_LOTS = {
     "fifo_pnl_realized": DEC,
     "date_time": TS,
     "trade_date": DATE,
+    "holding_period_date_time": TS,
 }
 
 TRANSFERS = {
@@ -82,11 +83,8 @@ TRANSFERS = {
     "quantity": DEC,
     "position_amount": DEC,
     "position_amount_in_base": DEC,
-    "cost_basis": DEC,
     "date": DATE,
     "date_time": TS,
-    "open_date_time": TS,
-    "holding_period_date_time": TS,
     "transaction_id": STR,
 }
 

@@ -16,6 +16,7 @@ holdings the history does not explain get lots. Their basis and dates come, best
 - IB's CLOSED_LOT rows of in-history closings whose lots were opened before H (the
   part of the old holding sold before R0);
 - for what is left, the SUMMARY row's cost pro rata, open date unknown (flagged).
+Lot rows a transfer in already took (`transfer_lots`) are not used again.
 The first replay provides the history's position at R0; a second replay runs with the
 lots seeded (see `engine.replay`).
 """
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from qm_pipeline.lib.ledger import events as ev
 from qm_pipeline.lib.ledger import inputs as src
 from qm_pipeline.lib.ledger.money import ONE, QUANTUM, ZERO, part, to_base
@@ -35,6 +38,7 @@ from qm_pipeline.lib.ledger.timeline import end_of_day
 
 if TYPE_CHECKING:
     from qm_pipeline.lib.ledger.engine import LedgerResult, Prepared
+    from qm_pipeline.lib.ledger.trades import TradeStream
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,11 @@ def seed_lots(prepared: Prepared, first: LedgerResult) -> tuple[list[SeedLot], l
             ib[(r["account_id"], r["conid"])][(r["level_of_detail"] or "SUMMARY").upper()].append(r)
     ours = _history_at(first, report)
     start = _history_start(prepared, report)
-    splits = _splits(prepared)
+    splits = splits_by_book(prepared.events)
     closed = defaultdict(list)
-    for r in _closed_lots(prepared):
-        closed[(r["account_id"], r["conid"])].append(r)
+    for r in closed_lot_rows(prepared.tables["closed_lots"], prepared.trades):
+        if closed_lot_key(r) not in prepared.claimed:  # lots a transfer in brought
+            closed[(r["account_id"], r["conid"])].append(r)
     flags = Flags()
     seeds: list[SeedLot] = []
     for key in sorted(set(ib) | {k for k in ours if k[0] in report}):
@@ -94,7 +99,7 @@ def seed_lots(prepared: Prepared, first: LedgerResult) -> tuple[list[SeedLot], l
             continue
 
         def in_h_units(qty: Decimal, ts: int, k: tuple[str, str] = key, h: int = h) -> Decimal:
-            num, den = _factor(splits.get(k, ()), h, ts)
+            num, den = split_factor(splits.get(k, ()), h, ts)
             return qty if num == den else (qty * den / num).quantize(QUANTUM)
 
         wanted = in_h_units(gap, r0_end)
@@ -103,7 +108,8 @@ def seed_lots(prepared: Prepared, first: LedgerResult) -> tuple[list[SeedLot], l
             _Source(r["originating_transaction_id"] or f"LOT:{r['open_date_time']}",
                     r["open_date_time"], r["holding_period_date_time"],
                     in_h_units(r["position"], r0_end), r["cost_basis_money"] or ZERO)
-            for r in lot_rows if r["open_date_time"] is None or r["open_date_time"] < h
+            for r in lot_rows if (r["open_date_time"] is None or r["open_date_time"] < h)
+            and open_lot_key(r) not in prepared.claimed
         ] + [
             _Source(f"CL:{r['transaction_id']}", r["open_date_time"], None,
                     sign * in_h_units(abs(r["quantity"]), r["closed_at"]), sign * abs(r["cost"]))
@@ -153,15 +159,15 @@ def _fit(sources: list[_Source], wanted: Decimal, ib_rows: list[dict], ib_qty: D
     return sources
 
 
-def _closed_lots(prepared: Prepared) -> list[dict]:
+def closed_lot_rows(table: pa.Table, trades: TradeStream) -> list[dict]:
     """IB's CLOSED_LOT rows with `closed_at`: their own date_time, else the closing
     execution's, else the end of their trade date."""
-    lots = src.rows(prepared.tables["closed_lots"])
+    lots = src.rows(table)
     closing = {r["transaction_id"] for r in lots if r["date_time"] is None}
     executed = {}
     if closing:
-        executed = prepared.trades.times(closing)
-        executed.update({r["transaction_id"]: r["ts"] for r in prepared.trades.eae_rows})
+        executed = trades.times(closing)
+        executed.update({r["transaction_id"]: r["ts"] for r in trades.eae_rows})
     for r in lots:
         r["closed_at"] = r["date_time"] if r["date_time"] is not None else executed.get(
             r["transaction_id"], end_of_day(r["trade_date"] or 0))
@@ -201,15 +207,32 @@ def _legs(e: ev.Event) -> list[tuple[str, int]]:
     return []
 
 
-def _splits(prepared: Prepared) -> dict[tuple[str, str], list[tuple[int, Decimal, Decimal]]]:
+def open_lot_key(r: dict) -> tuple:
+    """Identity of an OpenPosition LOT row (DOMAIN.md §1 natural key)."""
+    return ("LOT", r["account_id"], r["conid"], r["report_date"],
+            r["originating_transaction_id"], r["open_date_time"])
+
+
+def closed_lot_key(r: dict) -> tuple:
+    """Identity of a CLOSED_LOT row (DOMAIN.md §1 natural key, without the ordinal)."""
+    return ("CLOSED_LOT", r["account_id"], r["conid"], r["transaction_id"],
+            r["open_date_time"], r["quantity"])
+
+
+Splits = dict[tuple[str, str], list[tuple[int, Decimal, Decimal]]]
+
+
+def splits_by_book(events: list[ev.Event]) -> Splits:
+    """Same-conid splits per (account, conid): (time, numerator, denominator)."""
     splits = defaultdict(list)
-    for e in prepared.events:
+    for e in events:
         if isinstance(e, ev.SplitEvent) and e.new_conid is None:
             splits[(e.account_id, e.conid)].append((e.key[0], e.num, e.den))
     return splits
 
 
-def _factor(splits, since: int, until: int) -> tuple[Decimal, Decimal]:
+def split_factor(splits: list[tuple[int, Decimal, Decimal]], since: int,
+                 until: int) -> tuple[Decimal, Decimal]:
     """Product of split ratios applied in [since, until], as (numerator, denominator)."""
     num = den = ONE
     for ts, n, d in splits:

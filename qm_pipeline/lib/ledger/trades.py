@@ -128,6 +128,12 @@ class TradeStream:
                 first[account] = ts
         return first
 
+    def book_times(self, account_id: str, conid: str) -> set[int]:
+        """Replay times of the executions of one (account, conid)."""
+        if (account_id, conid) not in self.books:
+            return set()
+        return set(self.ts[self.keys == self.books.index((account_id, conid))].tolist())
+
     def times(self, transaction_ids: set[str]) -> dict[str, int]:
         """Replay time of each of `transaction_ids` found in the stream."""
         tids = self.table.column("transaction_id").take(self.order)
