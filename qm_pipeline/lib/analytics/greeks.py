@@ -95,6 +95,8 @@ def implied_vol(contract: Contract, mark: float) -> float | None:
     crossed mark, an option at intrinsic value). Brent's method on [LOWEST_VOL,
     HIGHEST_VOL]: the price rises monotonically with volatility, so a bracket whose ends
     straddle the mark holds exactly one root and the search cannot fail to converge.
+    The bounds are European: a deep in-the-money American put marked above K e^(-rT) gets
+    None, and its Greeks must come from IB's model values.
     """
     low, high = price_bounds(contract)
     if contract.years <= 0.0 or not low < mark < high:

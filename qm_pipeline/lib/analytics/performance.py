@@ -105,6 +105,8 @@ def performance_table(returns: pd.Series, inception: DateLike, as_of: DateLike |
     benchmark the `Relative` fields prefixed `bench_`. Columns `window`, `start`, `end`
     first. `inception` is the first NAV date; `as_of` defaults to the last return date.
     """
+    if as_of is None and returns.empty:
+        return pd.DataFrame()
     end = as_of if as_of is not None else returns.index[-1]
     closes = returns.index.union([to_timestamp(inception)])
     rows = [_row(w, returns, closes, benchmark, rf, mar) for w in windows(end, inception)]

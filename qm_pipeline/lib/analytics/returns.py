@@ -120,9 +120,9 @@ def _daily_frame(nav: pd.Series, flows: pd.Series | None) -> pd.DataFrame:
 class MaxDrawdown:
     """The deepest fall of a TWR index: depth (negative, 0.0 if none) and its dates.
 
-    `peak` is the close the fall started from, `trough` its lowest close, `recovery` the
-    first close back at the peak's level (None while not recovered). Dates are None when
-    the index never fell.
+    `peak` is the close the fall started from (the last one at that level), `trough` its
+    lowest close, `recovery` the first close back at the peak's level (None while not
+    recovered). Dates are None when the index never fell.
     """
 
     depth: float
@@ -137,7 +137,8 @@ def max_drawdown(index: pd.Series) -> MaxDrawdown:
     if falls.empty or falls.min() >= 0.0:
         return MaxDrawdown(0.0, None, None, None)
     trough = falls.idxmin()
-    peak = index.loc[:trough].idxmax()
+    before = index.loc[:trough]
+    peak = before.index[before == before.max()][-1]  # the last close at the peak's level
     recovered = index.loc[trough:][index.loc[trough:] >= index.loc[peak]]
     recovery = recovered.index[0].date() if not recovered.empty else None
     return MaxDrawdown(float(falls.min()), peak.date(), trough.date(), recovery)

@@ -110,6 +110,7 @@ def test_performance_table_windows_start_from_the_previous_close() -> None:
     assert table.loc["SI", "days"] == 5
     assert table.loc["2024", "bench_beta"] == pytest.approx(2.0)
     assert table.loc["2023", "bench_days"] == 0  # no benchmark return in 2023
+    assert performance_table(R.iloc[:0], "2023-12-28").empty  # nothing to report yet
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -80,6 +80,15 @@ def test_twr_index_base_and_max_drawdown_dates() -> None:
     assert first_only.recovery == dt.date(2024, 1, 3)  # 1.045 >= 1.0
 
 
+def test_drawdown_peak_is_the_last_close_at_the_peak_level() -> None:
+    # 1.0, 1.1, 1.1 (flat day), 0.99: the fall starts from the close of 01-03.
+    r = pd.Series([0.1, 0.0, -0.1], index=pd.DatetimeIndex(["2024-01-02", "2024-01-03",
+                                                            "2024-01-04"]))
+    dd = max_drawdown(twr_index(r, "2024-01-01"))
+    assert (dd.depth, dd.peak, dd.trough) == (pytest.approx(-0.1), dt.date(2024, 1, 3),
+                                              dt.date(2024, 1, 4))
+
+
 def test_no_drawdown_when_the_index_only_rises() -> None:
     index = twr_index(pd.Series([0.01, 0.02], index=pd.DatetimeIndex(["2024-01-02",
                                                                       "2024-01-03"])))
