@@ -260,21 +260,111 @@ def ledger(
     raise typer.Exit(0 if outcome.success else 1)
 
 
+def _recon_run(strategy: str | None, strategies: str | None,
+               allow_order_submission: bool) -> RunOutcome:
+    overrides: dict = {k: v for k, v in (("strategy", strategy), ("strategies", strategies))
+                       if v}
+    if allow_order_submission:
+        overrides["allow_order_submission"] = True
+    config = {"resources": {"recon": {"config": overrides}}} if overrides else {}
+    with console.status("Reconciling local state with the broker..."):
+        return run_job("reconcile", run_config=config)
+
+
+def _recon_summary(outcome: RunOutcome) -> None:
+    from qm_pipeline.lib.recon.summary import latest_report
+
+    text = latest_report(load_settings().database_url, outcome.run_id)
+    if text:
+        console.print(text, markup=False, highlight=False)
+    for error in outcome.errors:
+        console.print(f"[red]error:[/red] {error}")
+    console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
+
+
+@app.command()
+def reconcile(
+    strategy: Annotated[str | None, typer.Option(
+        help="One strategy for every break: WARN_ONLY, SYNC_TO_BROKER, HALT_AND_ALERT or "
+             "SYNC_TO_LOCAL (dangerous: proposes orders).")] = None,
+    strategies: Annotated[str | None, typer.Option(
+        help="Per severity and account, e.g. MINOR=WARN_ONLY,CRITICAL=SYNC_TO_BROKER,"
+             "U1:CRITICAL=HALT_AND_ALERT (QM_RECON_STRATEGIES).")] = None,
+    allow_order_submission: Annotated[bool, typer.Option(
+        help="SYNC_TO_LOCAL only: submit the proposed orders (needs a client that is not "
+             "read-only). Dangerous.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Reconcile positions, cash and orders: local state against Flex and the latest live
+    snapshot; act per strategy; write the report under QM_DATA_DIR/reports."""
+    from qm_pipeline.lib.recon.config import config_from_env, parse_strategies
+    from qm_pipeline.lib.recon.model import Strategy
+
+    _setup(data_dir)
+    try:
+        config_from_env()
+        parse_strategies(strategies or "")
+        if strategy:
+            Strategy(strategy.upper())
+    except ValueError as exc:
+        console.print(f"[red]reconciliation settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+    outcome = _recon_run(strategy, strategies, allow_order_submission)
+    _recon_summary(outcome)
+    raise typer.Exit(0 if outcome.success else 1)
+
+
+orders_app = typer.Typer(help="The trading application's orders (ledger.orders).",
+                         no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
+
+
+@orders_app.command("import")
+def orders_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="CSV (header row) or JSON (list of objects).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Upsert orders into ledger.orders by order_key, in one transaction."""
+    from qm_pipeline.lib.ledger.orders import OrderFileError, read_order_file, upsert_orders
+    from qm_pipeline.lib.warehouse.engine import Warehouse
+    from qm_pipeline.lib.warehouse.migrations import migrate
+
+    settings = _setup(data_dir)
+    try:
+        rows = read_order_file(file)
+    except OrderFileError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    warehouse = Warehouse(settings.database_url)
+    migrate(warehouse)
+    with warehouse.transaction() as tx:
+        written = upsert_orders(tx, rows)
+    warehouse.dispose()
+    console.print(f"{written} order(s) imported from {file} into ledger.orders")
+
+
 @app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Generate a sample multi-account history, serve it from a local fake Flex Web Service,
-    fetch it with the real client, load it, take a live snapshot from the simulated IB
-    Gateway, and publish the analysts' copy."""
+    fetch it with the real client, load it, rebuild the ledger, snapshot a simulated IB
+    Gateway where one position was closed behind the pipeline's back, and reconcile
+    (SYNC_TO_BROKER) so it shows as CLOSED_EXTERNALLY in the report."""
     from qm_pipeline.lib.demo import run_demo
 
     settings = _setup(data_dir)
-    outcome, live = run_demo(lambda window: _ingest_run(
-        fetch_config([], True, True, window=window), date.today().isoformat()), _snapshot_run)
-    _summary(outcome)
-    _snapshot_summary(live)
+    outcomes = run_demo(
+        settings.database_url,
+        lambda window: _ingest_run(fetch_config([], True, True, window=window),
+                                   date.today().isoformat()),
+        lambda: run_job("ledger_rebuild"), _snapshot_run,
+        lambda: _recon_run("SYNC_TO_BROKER", None, False))
+    summaries = [_summary, _ledger_summary, _snapshot_summary, _recon_summary]
+    for outcome, show in zip(outcomes, summaries, strict=False):
+        show(outcome)
     console.print(f"Warehouse: {settings.database_url}\nAnalysts' copy: "
-                  f"{settings.published_path}")
-    raise typer.Exit(0 if outcome.success and live.success else 1)
+                  f"{settings.published_path}\nReports: {settings.reports_dir}")
+    raise typer.Exit(0 if len(outcomes) == 4 and all(o.success for o in outcomes) else 1)
 
 
 @app.command()

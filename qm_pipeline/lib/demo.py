@@ -2,8 +2,10 @@
 
 A generated two-account history (stocks, options, a split, a transfer, dividends, two
 currencies) is served by the project's fake Flex Web Service on 127.0.0.1, pulled with the
-real client in windows of at most 365 days, archived, loaded and published; then the real
-ib_async client snapshots the project's simulated IB Gateway.
+real client in windows of at most 365 days, archived, loaded and published; the ledger is
+rebuilt; then the real ib_async client snapshots the project's simulated IB Gateway, which
+shows the same accounts except one stock sold behind the pipeline's back, and
+reconciliation finds it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
 
 from qm_pipeline.lib.flex.sample import SampleSpec, write_reports
 from qm_pipeline.lib.sim.flex_service import FakeFlexService
-from qm_pipeline.lib.sim.gateway import GatewayThread, default_state
-
-Outcome = TypeVar("Outcome")
+from qm_pipeline.lib.sim.gateway import GatewayThread
+from qm_pipeline.lib.sim.gateway.mirror import mirror_state
+from qm_pipeline.lib.warehouse.engine import Tx, Warehouse
+from qm_pipeline.runner import RunOutcome
 
 DEMO_SPEC = SampleSpec(accounts=("U1000001", "U1000002"), start=date(2024, 1, 2),
                        end=date(2025, 6, 30), trades_per_day=4, seed=7)
@@ -46,19 +48,46 @@ def _served_reports(folder: Path) -> Callable[[date | None, date | None], bytes]
     return provide
 
 
-def run_demo(ingest: Callable[[tuple[str, str]], Outcome],
-             snapshot: Callable[[str, int, int], Outcome]) -> tuple[Outcome, Outcome]:
-    """Serve, fetch and load the demo history, then snapshot the simulated gateway.
+def closed_behind_our_back(tx: Tx) -> tuple[str, str, str]:
+    """The demo's external close: the first stock the first account holds, (account, conid,
+    symbol), as if sold by hand in TWS without the pipeline knowing."""
+    found = tx.execute("SELECT account_id, conid, symbol FROM ledger.positions WHERE status = "
+                       "'OPEN' AND asset_category = 'STK' ORDER BY account_id, conid LIMIT 1")
+    if not found:
+        raise RuntimeError("the demo ledger holds no stock to close behind its back")
+    return found[0]
 
-    `ingest((from, to))` and `snapshot(host, port, client_id)` run the jobs (the CLI passes
-    its own runners, with progress and summaries)."""
+
+def run_demo(database_url: str, ingest: Callable[[tuple[str, str]], RunOutcome],
+             rebuild: Callable[[], RunOutcome],
+             snapshot: Callable[[str, int, int], RunOutcome],
+             reconcile: Callable[[], RunOutcome]) -> list[RunOutcome]:
+    """Serve, fetch and load the demo history, rebuild the ledger, then snapshot a
+    simulated gateway that mirrors the accounts except one position closed behind the
+    pipeline's back, and reconcile: the close is detected (SYNC_TO_BROKER marks it
+    CLOSED_EXTERNALLY) and shown in the report.
+
+    The callables run the jobs (the CLI passes its own runners, with progress and
+    summaries); the demo stops at the first that fails."""
     token = secrets.token_hex(16)
     with tempfile.TemporaryDirectory() as folder, FakeFlexService(
         {DEMO_QUERY: _served_reports(Path(folder))}, tokens=token
     ) as service:
         os.environ.update(QM_FLEX_TOKEN=token, QM_FLEX_QUERY_ID=DEMO_QUERY,
                           QM_FLEX_BASE_URL=service.base_url)
-        loaded = ingest((DEMO_SPEC.start.isoformat(), DEMO_SPEC.end.isoformat()))
-    with GatewayThread(default_state(), None) as gateway:
-        live = snapshot(gateway.host, gateway.port, DEMO_CLIENT_ID)
-    return loaded, live
+        outcomes = [ingest((DEMO_SPEC.start.isoformat(), DEMO_SPEC.end.isoformat()))]
+    if not outcomes[-1].success:
+        return outcomes
+    outcomes.append(rebuild())
+    if not outcomes[-1].success:
+        return outcomes
+    warehouse = Warehouse(database_url)
+    with warehouse.transaction() as tx:
+        account, conid, _ = closed_behind_our_back(tx)
+        state = mirror_state(tx, closed=[(account, conid)])
+    warehouse.dispose()
+    with GatewayThread(state, None) as gateway:
+        outcomes.append(snapshot(gateway.host, gateway.port, DEMO_CLIENT_ID))
+    if outcomes[-1].success:
+        outcomes.append(reconcile())
+    return outcomes

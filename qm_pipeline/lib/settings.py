@@ -28,6 +28,10 @@ class Settings:
         return self.data_dir / "inbox"
 
     @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
     def published_path(self) -> Path:
         return self.data_dir / "published" / "warehouse.duckdb"
 

@@ -12,6 +12,7 @@ ASSETS = [
     "ledger/balance_history", "ledger/check_failures", "ledger/flags", "ledger/lots",
     "ledger/position_history", "ledger/positions", "ledger/realized", "live/snapshots",
     "published/warehouse", "raw/flex_archive", "raw/flex_ingest_log", "raw/flex_rows",
+    "recon/actions", "recon/discrepancies", "recon/proposals", "recon/runs",
 ]
 REPLAYED = {dg.AssetKey(["core", t]) for t in (
     "trades", "closed_lots", "transfers", "corporate_actions", "option_events", "open_positions")}
@@ -33,21 +34,34 @@ def test_asset_graph_is_pinned():
         dg.AssetKey(["core", t]) for t in ("cash_balances", "nav_daily", "fx_rates", "accounts")}
     assert {graph.get(k).group_name for k in graph.get_all_asset_keys()
             if k.path[0] == "ledger"} == {"ledger"}
+    assert graph.get(dg.AssetKey(["recon", "discrepancies"])).parent_keys == {
+        dg.AssetKey(["ledger", "positions"]), dg.AssetKey(["ledger", "balance_history"]),
+        dg.AssetKey(["live", "snapshots"]), dg.AssetKey(["core", "open_positions"]),
+        dg.AssetKey(["core", "cash_balances"])}
 
 
 def test_jobs_schedules_and_checks():
     repo = defs.get_repository_def()
     assert sorted(j for j in repo.job_names if not j.startswith("__")) == [
-        "flex_ingest", "flex_ingest_ledger", "ledger_rebuild", "live_snapshot"]
+        "flex_ingest", "flex_ingest_ledger", "ledger_rebuild", "ledger_reconcile",
+        "live_reconcile", "live_snapshot", "reconcile"]
     assert repo.get_schedule_def("flex_nightly").default_status.value == "RUNNING"
-    intraday = repo.get_schedule_def("live_snapshot_intraday")
-    assert intraday.cron_schedule == "*/15 9-16 * * 1-5"
+    intraday = repo.get_schedule_def("live_reconcile_intraday")
+    assert intraday.cron_schedule == "*/5 9-16 * * 1-5"
     assert intraday.execution_timezone == "America/New_York"
-    assert repo.get_schedule_def("live_snapshot_startup").cron_schedule == "0 8 * * 1-5"
+    assert intraday.default_status.value == "STOPPED"  # until QM_LIVE_SCHEDULES=on
+    assert intraday.job_name == "live_reconcile"
+    assert repo.get_schedule_def("live_reconcile_startup").cron_schedule == "0 8 * * 1-5"
+    assert sorted(s.name for s in repo.sensor_defs) == [
+        "reconcile_after_flex_ingest", "reconcile_on_large_executions"]
+    after_ingest = repo.get_sensor_def("reconcile_after_flex_ingest")
+    assert after_ingest.default_status.value == "RUNNING"
+    assert after_ingest.job_name == "ledger_reconcile"
     checks = sorted(k.name for k in repo.asset_graph.asset_check_keys)
     assert "flex_ingest_log_row_fidelity" in checks
     assert "flex_ingest_log_schema_drift" in checks
     assert "trades_key_unique" in checks and "instruments_key_unique" in checks
     assert {"realized_fifo_pnl_matches_ib", "realized_closed_lots_match_ib",
             "position_history_open_positions_match_ib", "flags_no_errors"} <= set(checks)
-    assert len(checks) == 21  # fidelity, drift, 15 key checks, 4 ledger checks
+    assert "recon_discrepancies_no_halting_breaks" in checks
+    assert len(checks) == 22  # fidelity, drift, 15 key checks, 4 ledger checks, 1 recon

@@ -154,10 +154,27 @@ def set_status(tx: Tx, episode_id: str, status: str, *, cause: str, run_id: str,
     Reconciliation's SYNC_TO_BROKER uses it for a position gone at the broker:
     `set_status(tx, episode, "CLOSED_EXTERNALLY", cause="reconciliation", run_id=...,
     closed_at=..., exit_reason=...)`. Returns the audit row written."""
+    return update_position(tx, episode_id, {"status": status, "closed_at": closed_at,
+                                            "exit_reason": exit_reason},
+                           cause=cause, run_id=run_id, note=note, now=now)
+
+
+def _decided(cause: str, row: dict) -> None:
     if cause not in (RECONCILIATION, MANUAL):
         raise ValueError(f"cause must be {RECONCILIATION!r} or {MANUAL!r}, not {cause!r}")
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if row.get("status", "OPEN") not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {row['status']!r}")
+
+
+def update_position(tx: Tx, episode_id: str, changes: dict[str, Any], *, cause: str,
+                    run_id: str, note: str | None = None,
+                    now: dt.datetime | None = None) -> dict:
+    """Change columns of one `ledger.positions` row as `cause` decided, logging before and
+    after in `ledger.audit_log` in the same transaction. Returns the audit row written."""
+    _decided(cause, changes)
+    unknown = set(changes) - set(outputs.POSITIONS.names)
+    if unknown:
+        raise ValueError(f"not columns of ledger.positions: {', '.join(sorted(unknown))}")
     types = {f.name: f.type for f in POSITIONS}
     select = ", ".join(f'"{c}"' for c in types)
     found = read_arrow(tx, f"SELECT {select} FROM ledger.positions "
@@ -167,15 +184,27 @@ def set_status(tx: Tx, episode_id: str, status: str, *, cause: str, run_id: str,
         raise LookupError(f"ledger.positions has {len(found)} rows for episode {episode_id!r}")
     (before,) = found
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    after = {**before, "status": status, "closed_at": closed_at, "exit_reason": exit_reason,
-             "status_source": cause, "updated_at": now, "updated_run_id": run_id,
-             "updated_cause": cause}
-    tx.execute("UPDATE ledger.positions SET status = :status, closed_at = :closed_at, "
-               "exit_reason = :exit_reason, status_source = :cause, updated_at = :now, "
-               "updated_run_id = :run_id, updated_cause = :cause WHERE episode_id = :episode",
-               {"status": status, "closed_at": closed_at, "exit_reason": exit_reason,
-                "cause": cause, "now": now, "run_id": run_id, "episode": episode_id})
+    stamps = {"status_source": cause, "updated_at": now, "updated_run_id": run_id,
+              "updated_cause": cause}
+    after = {**before, **changes, **stamps}
+    assignments = ", ".join(f'"{c}" = :{c}' for c in {**changes, **stamps})
+    tx.execute(f"UPDATE ledger.positions SET {assignments} WHERE episode_id = :episode_id",
+               {**changes, **stamps, "episode_id": episode_id})
     changed = [c for c in DATA_COLUMNS if after[c] != before[c]]
     entry = audit_row(run_id, cause, "UPDATE", before, after, now, changed, note)
+    tx.insert("ledger", "audit_log", pa.Table.from_pylist([entry], schema=AUDIT_LOG))
+    return entry
+
+
+def insert_position(tx: Tx, row: dict[str, Any], *, cause: str, run_id: str,
+                    note: str | None = None, now: dt.datetime | None = None) -> dict:
+    """Add a position the replay does not derive (reconciliation found it only at the
+    broker), logged as an INSERT; replays keep it (its status is not theirs)."""
+    _decided(cause, row)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    stored = {**dict.fromkeys(POSITIONS.names), **row, "status_source": cause,
+              "updated_at": now, "updated_run_id": run_id, "updated_cause": cause}
+    tx.insert("ledger", "positions", pa.Table.from_pylist([stored], schema=POSITIONS))
+    entry = audit_row(run_id, cause, "INSERT", None, stored, now, note=note)
     tx.insert("ledger", "audit_log", pa.Table.from_pylist([entry], schema=AUDIT_LOG))
     return entry

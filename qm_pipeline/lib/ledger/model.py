@@ -26,7 +26,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Numeric, String
+from sqlalchemy import BigInteger, Boolean, DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -123,4 +123,32 @@ class LedgerAuditEntry(LedgerBase):
     changed_columns: Mapped[str | None] = mapped_column(String)
     before_values: Mapped[str | None] = mapped_column(String)
     after_values: Mapped[str | None] = mapped_column(String)
+    note: Mapped[str | None] = mapped_column(String)
+
+
+class LedgerOrder(LedgerBase):
+    """An order as the trading application recorded it (`ledger.orders`); reconciliation
+    compares the pending ones with the broker's working orders. Columns:
+    `qm_pipeline.lib.ledger.orders.ORDERS`."""
+
+    __tablename__ = "orders"
+    __table_args__ = {"schema": SCHEMA}  # noqa: RUF012 (SQLAlchemy's declarative attribute)
+
+    order_key: Mapped[str] = mapped_column(String, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String)
+    conid: Mapped[str] = mapped_column(String)
+    symbol: Mapped[str | None] = mapped_column(String)
+    action: Mapped[str] = mapped_column(String)  # BUY or SELL
+    quantity: Mapped[Decimal] = mapped_column(Money)
+    order_type: Mapped[str | None] = mapped_column(String)
+    limit_price: Mapped[Decimal | None] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String)  # IB's: PendingSubmit, Submitted, Filled...
+    filled_quantity: Mapped[Decimal | None] = mapped_column(Money)
+    broker_order_id: Mapped[int | None] = mapped_column(BigInteger)
+    perm_id: Mapped[int | None] = mapped_column(BigInteger)
+    client_id: Mapped[int | None] = mapped_column(BigInteger)
+    order_ref: Mapped[str | None] = mapped_column(String)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    source: Mapped[str | None] = mapped_column(String)  # application, import, reconciliation
     note: Mapped[str | None] = mapped_column(String)

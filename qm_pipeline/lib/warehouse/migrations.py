@@ -67,11 +67,19 @@ def _v3_ledger(tx: Tx) -> None:
     create_ledger_schema(tx)
 
 
+def _v4_recon(tx: Tx) -> None:
+    from qm_pipeline.lib.recon.store import create_recon_schema
+
+    create_recon_schema(tx)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Tx], None]]] = [
     (1, "raw bookkeeping, core tables from the Flex registry, instruments", _v1_foundation),
     (2, "live snapshots from TWS / IB Gateway, with history and latest views", _v2_live),
     (3, "ledger: lots, realized, positions with audit log, history, balances, checks",
      _v3_ledger),
+    (4, "reconciliation: runs, breaks across runs, actions, proposals; ledger.orders",
+     _v4_recon),
 ]
 
 
