@@ -90,12 +90,14 @@ def compare_live_cash(
 ) -> tuple[list[Discrepancy], int]:
     """CashReport's latest ending cash vs the live CashBalance of the accounts the
     snapshot covered; a currency on one side only counts as zero on the other. Accounts
-    that traded since the report differ for that reason alone (cause TIMING)."""
+    that traded since the report differ for that reason alone (cause TIMING). A currency
+    whose ending cash the report left unknown is not compared: unknown is not zero."""
     flex = {
         k: v["ending_cash"]
         for k, v in rolls.items()
         if k[0] in accounts and v["ending_cash"] is not None
     }
+    unknown = {k for k, v in rolls.items() if v["ending_cash"] is None}
     zero = Decimal(0)
     pairs = {
         key: (
@@ -103,6 +105,6 @@ def compare_live_cash(
             live.get(key, zero),
             {"flex_to_date": rolls.get(key, {}).get("to_date")},
         )
-        for key in flex.keys() | {k for k in live if k[0] in accounts}
+        for key in flex.keys() | {k for k in live if k[0] in accounts and k not in unknown}
     }
     return _compare(Comparison.CASH_FLEX_VS_LIVE, pairs, config, traded)

@@ -76,6 +76,8 @@ def _decimal(text: str, what: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"{what}: {text!r} is not a number") from None
+    if not value.is_finite():  # NaN would raise InvalidOperation at the comparison below
+        raise ValueError(f"{what}: {text!r} is not a finite number")
     if value < 0:
         raise ValueError(f"{what}: {text!r} is negative")
     return value
