@@ -104,7 +104,17 @@ def bench_ledger_replay() -> None:
     print(f"  realized lot pieces             : {int(realized):,}")
 
 
-BENCHES = [bench_flex_ingest, bench_live_snapshot, bench_ledger_replay]
+def bench_reconcile() -> None:
+    from qm_pipeline.lib.recon.bench import bench_reconcile as run
+
+    result = run()
+    print(f"\nReconciliation, {result.positions:,} positions across {result.accounts} accounts, "
+          "three sources (ledger, Flex, live)")
+    print(f"  compare, track breaks, decide   : {result.seconds:7.2f} s   (target < 2); "
+          f"{result.discrepancies:,} discrepancies")
+
+
+BENCHES = [bench_flex_ingest, bench_live_snapshot, bench_ledger_replay, bench_reconcile]
 
 
 def main() -> None:

@@ -123,26 +123,27 @@ def _difference(
     )
 
 
-def _held(book: Book) -> Book:
-    return {k: h for k, h in book.items() if h.quantity}
+def _held(book: Book, accounts: set[str] | None) -> Book:
+    return {k: h for k, h in book.items()
+            if h.quantity and (accounts is None or k[0] in accounts)}
 
 
-def compare_books(
-    comparison: Comparison,
-    local: Book,
-    broker: Book,
-    config: ReconConfig,
-    evidence: Evidence = Evidence(),
-) -> PositionResult:
-    """Every (account, conid) either side holds, compared; zero quantities count as flat."""
-    local, broker = _held(local), _held(broker)
+def compare_books(comparison: Comparison, local: Book, broker: Book, config: ReconConfig,
+                  evidence: Evidence = Evidence(),
+                  accounts: set[str] | None = None) -> PositionResult:
+    """Every (account, conid) either side holds (of `accounts`; None: all) compared; zero
+    quantities count as flat. Differences come sorted by (account, conid)."""
+    local, broker = _held(local, accounts), _held(broker, accounts)
     found, matched = [], 0
-    for key in sorted(local.keys() | broker.keys()):
-        mine, theirs = local.get(key), broker.get(key)
-        if mine is not None and theirs is not None and mine.quantity == theirs.quantity:
+    for key, mine in local.items():
+        theirs = broker.get(key)
+        if theirs is not None and mine.quantity == theirs.quantity:
             matched += 1
-            continue
-        found.append(_difference(comparison, key, mine, theirs, config, evidence))
+        else:
+            found.append(_difference(comparison, key, mine, theirs, config, evidence))
+    found += [_difference(comparison, key, None, theirs, config, evidence)
+              for key, theirs in broker.items() if key not in local]
+    found.sort(key=lambda d: (d.account_id, d.subject))
     found += _missing_legs(comparison, local, found)
     _note_same_symbol(found)
     return PositionResult(found, matched)

@@ -18,7 +18,7 @@ from qm_pipeline.lib.recon import cash, orders, positions
 from qm_pipeline.lib.recon.apply import Acting, Submitter, act
 from qm_pipeline.lib.recon.config import ReconConfig
 from qm_pipeline.lib.recon.decide import decide
-from qm_pipeline.lib.recon.model import Book, Comparison, Discrepancy
+from qm_pipeline.lib.recon.model import Comparison, Discrepancy
 from qm_pipeline.lib.recon.notify import Notifier
 from qm_pipeline.lib.recon.report import markdown_report, summary, text_report, write_reports
 from qm_pipeline.lib.recon.sources import MARKET_TIMEZONE, ReconInputs, read_inputs
@@ -51,10 +51,6 @@ class ReconResult:
     report_paths: tuple[Path, Path] | None
 
 
-def _only(book: Book, accounts: set[str]) -> Book:
-    return {k: v for k, v in book.items() if k[0] in accounts}
-
-
 def live_accounts(inputs: ReconInputs, timezone: str = MARKET_TIMEZONE) -> set[str]:
     """Accounts the live snapshot covers and saw after their Flex report's day."""
     if inputs.live is None:
@@ -83,9 +79,7 @@ def compare(
         books[Comparison.FLEX_VS_LIVE] = (inputs.flex, inputs.live.book, live & flex_accounts)
     found, matched, covered = [], {}, set()
     for comparison, (left, right, accounts) in books.items():
-        result = positions.compare_books(
-            comparison, _only(left, accounts), _only(right, accounts), config, evidence
-        )
+        result = positions.compare_books(comparison, left, right, config, evidence, accounts)
         found += result.discrepancies
         matched[comparison.value] = result.matched
         covered |= {(comparison.value, a) for a in accounts}
