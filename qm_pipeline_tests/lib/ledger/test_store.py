@@ -146,9 +146,15 @@ def test_generated_history_agrees_with_ib(warehouse: Warehouse, settings: Settin
     assert found.flags.get("ERROR", 0) == 0
     assert found.failures == {} and found.check_failures == 0
     assert rows(warehouse, "SELECT count(*) FROM ledger.check_failures") == [(0,)]
-    # every transfer in took its lots from IB's lot rows: none fell back to market value
-    assert rows(warehouse, "SELECT level, count(*) FROM ledger.flags "
-                           "WHERE source = 'transfers' GROUP BY level") == [("INFO", 2)]
+    # every transfer in took its lots from IB's lot rows, none fell back to market value:
+    # the first account sold them at once (their trace: CLOSED_LOT rows), the second kept
+    # them past the first statement (OpenPosition LOT rows naming the transfer)
+    sourced = rows(warehouse, "SELECT account_id, level, reason FROM ledger.flags "
+                              "WHERE source = 'transfers' ORDER BY account_id")
+    assert [(a, level) for a, level, _ in sourced] == [("U1000001", "INFO"),
+                                                       ("U1000002", "INFO")]
+    assert sourced[0][2].endswith("from its CLOSED_LOT rows")
+    assert sourced[1][2].endswith("from its open position LOT rows")
     # the ledger's realized P&L is IB's, to the cent
     ours = dict(rows(warehouse, "SELECT account_id, sum(realized_pnl) FROM ledger.realized "
                                 "GROUP BY account_id"))

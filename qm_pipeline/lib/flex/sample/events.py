@@ -3,7 +3,11 @@
 Schedule (business days, so every spec shows each kind of row):
 - an initial deposit on the first day; one more deposit (mid-April) and one withdrawal
   (mid-October) each year;
-- a position transferred in by ACATS, with lots that keep their old dates and basis;
+- a position transferred in by ACATS, with lots that keep their old dates and basis. Odd
+  accounts sell none of that stock for a year, so the lots show in the next statement's
+  OpenPositions LOT rows (originatingTransactionID the transfer's); even ones trade it
+  at once, so the lots' only trace is the CLOSED_LOT rows (open dates, cost) of the FIFO
+  sales that consume them: between them the ways IB shows transferred lots;
 - dividends on the ex-date holdings, paid with the source country's withholding tax under
   the same actionID;
 - the 4-for-1 forward split of the stock bought on day one (`CorporateAction` type FS);
@@ -46,6 +50,7 @@ _POSTING_TIME = time(20, 20)
 # day's trades, which already trade the split or transferred shares.
 _BEFORE_OPEN = time(8, 0)
 _TRANSFER_COUNTERPARTY = "12345678"
+_TRANSFER_KEPT = timedelta(days=365)  # by odd accounts
 
 
 class InterestBook:
@@ -241,6 +246,8 @@ class Lifecycle:
                                 datetime.combine(opened, time(10, 15)), transaction_id, ""))
         self._portfolio.receive(instrument, lots)
         quantity = sum((lot.quantity for lot in lots), ZERO)
+        if self._profile.index % 2:
+            self._portfolio.keep(instrument, None, day + _TRANSFER_KEPT)
         value = quantity * close
         rate = result.rates[instrument.currency]
         pnl = value - sum((lot.cost for lot in lots), ZERO)

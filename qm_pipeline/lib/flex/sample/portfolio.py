@@ -48,6 +48,7 @@ class Portfolio:
         self._positions: dict[Instrument, Decimal] = {}
         self._movements: list[Movement] = []
         self._unsettled: deque[tuple[date, str, Decimal]] = deque()
+        self._kept: dict[Instrument, tuple[Decimal | None, date]] = {}
 
     # --- cash -------------------------------------------------------------------------------
     def post(self, currency: str, line: str, amount: Decimal) -> None:
@@ -84,6 +85,18 @@ class Portfolio:
 
     def lots(self, instrument: Instrument) -> tuple[OpenLot, ...]:
         return tuple(self._lots.get(instrument, ()))
+
+    def keep(self, instrument: Instrument, quantity: Decimal | None, until: date) -> None:
+        """The account holds on to `quantity` of `instrument` (None: all of it) before
+        `until`: the trader sells only what is above it, and FIFO still decides which lots
+        a sale takes."""
+        self._kept[instrument] = (quantity, until)
+
+    def kept(self, instrument: Instrument, day: date) -> Decimal:
+        quantity, until = self._kept.get(instrument, (ZERO, day))
+        if day >= until:
+            return ZERO
+        return self.position(instrument) if quantity is None else quantity
 
     def _set_position(self, instrument: Instrument, quantity: Decimal) -> None:
         if quantity:

@@ -148,7 +148,6 @@ class Trader:
         self._booker = booker
         self._rng = rng
         self._loss_exits: dict[Instrument, date] = {}
-        self._split_core = ZERO  # shares of the split stock held through the split
 
     def build_core(self, day: date, nav: Decimal, clock: Clock) -> list[TradeRecord]:
         """First-day buys: the stock that will split (so the split hits a held position) and
@@ -162,8 +161,8 @@ class Trader:
             quantity = self._affordable(day, wanted, instrument, unit, nav)
             if quantity:
                 records += self._execute(instrument, quantity, price, day, clock)
-                if instrument == SPLIT_STOCK.instrument:
-                    self._split_core = quantity
+                if instrument == SPLIT_STOCK.instrument:  # held through the split
+                    self._portfolio.keep(instrument, quantity, self._market.split.ex_date)
         return records
 
     def orders(self, day: date, count: int, nav: Decimal, clock: Clock) -> list[TradeRecord]:
@@ -270,11 +269,9 @@ class Trader:
         return self._execute(instrument, quantity, self._price(instrument, day), day, clock)
 
     def _free(self, chosen: Stock, day: date) -> Decimal:
-        """Shares that may be sold: the split stock's day-one core is held through its split."""
+        """Shares that may be sold: those above what the account keeps (`Portfolio.keep`)."""
         held = max(self._portfolio.position(chosen.instrument), ZERO)
-        if chosen is SPLIT_STOCK and day < self._market.split.ex_date:
-            return max(held - self._split_core, ZERO)
-        return held
+        return max(held - self._portfolio.kept(chosen.instrument, day), ZERO)
 
     def _price(self, instrument: Instrument, day: date) -> Decimal:
         """An intraday price between where the day opened and where it closes, with noise."""
