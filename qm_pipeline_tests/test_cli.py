@@ -158,21 +158,24 @@ def test_snapshot_prints_the_accounts_or_the_failure(tmp_path: Path) -> None:
 
 
 def test_demo(tmp_path: Path) -> None:
-    """Generate, serve, fetch with the real client, load, snapshot, publish: exit 0."""
+    """Generate, serve, fetch with the real client, load, rebuild the ledger, snapshot a
+    gateway where one stock was sold behind the pipeline's back, reconcile: exit 0, the
+    close is found and marked CLOSED_EXTERNALLY; then `qm reconcile` halts (exit 1) on an
+    imported order the broker never saw."""
     env = environment(tmp_path, "demo")
 
     done = qm("demo", env=env, timeout=300)
 
     assert done.returncode == 0, done.stdout + done.stderr
     statuses = RUN.findall(done.stdout)
-    assert [s for _, s in statuses] == ["success", "success"]  # ingest, then snapshot
+    # ingest, ledger, snapshot, reconciliation
+    assert [s for _, s in statuses] == ["success"] * 4
     reports = table(done.stdout, r"flex_\S+\.xml")
     assert sorted(reports) == ["flex_424242_20240102_20241231.xml",  # 365-day windows
                                "flex_424242_20250101_20250630.xml"]
     for _, accounts, statements, seen, loaded, *_ in reports.values():
         assert (accounts, statements) == ("U1000001,U1000002", "2")
         assert int(seen) == int(loaded) > 0
-    assert sorted(table(done.stdout, r"DU\d+")) == ["DU1234567", "DU7654321"]
     data = Path(env["QM_DATA_DIR"])
     published = data / "published" / "warehouse.duckdb"
     assert f"Analysts' copy: {published}" in done.stdout
@@ -182,8 +185,47 @@ def test_demo(tmp_path: Path) -> None:
         assert copy.execute("SELECT count(*) FROM core.accounts").fetchone() == (2,)
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as db:
         assert db.execute("SELECT status, accounts FROM live.snapshots").fetchall() == [
-            ("complete", "DU1234567,DU7654321")]
+            ("complete", "U1000001,U1000002")]
+        ((symbol, quantity, reason, source),) = db.execute(
+            "SELECT p.symbol, CAST(a.before_values::JSON->>'quantity' AS DECIMAL(38,6)), "
+            "p.exit_reason, p.status_source FROM ledger.positions p JOIN ledger.audit_log a "
+            "ON a.episode_id = p.episode_id AND a.cause = 'reconciliation' "
+            "WHERE p.status = 'CLOSED_EXTERNALLY'").fetchall()
+        assert (reason, source) == ("External close detected during reconciliation",
+                                    "reconciliation")
+        (report_text,) = db.execute("SELECT report_text FROM recon.runs").fetchone()
+    assert f"Closed externally: 1 ({symbol} U1000001 local {quantity.normalize():f} / " \
+           "broker 0, entry " in done.stdout
+    written = Path(report_text).read_text().splitlines()
+    assert written[0].endswith(": WARNINGS") and written[0] in done.stdout
 
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_key,account_id,conid,symbol,action,quantity,status,perm_id\n"
+                      "bot-7,U1000001,265598,AAPL,BUY,10,Submitted,4242\n")
+    imported = qm("orders", "import", str(orders), env=env)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "1 order(s) imported" in imported.stdout
+    halted = qm("reconcile", env=env, timeout=180)
+    assert halted.returncode == 1, halted.stdout + halted.stderr
+    assert ": HALTED" in halted.stdout and "ORPHAN_LOCAL_ORDER" in halted.stdout
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT status, halted FROM recon.runs ORDER BY started_at").fetchall(
+        ) == [("warnings", False), ("halted", True)]
+        assert db.execute("SELECT status FROM ledger.orders").fetchall() == [("Submitted",)]
+
+
+def test_orders_import_names_the_bad_row_and_field(tmp_path: Path) -> None:
+    env = environment(tmp_path, "orders")
+    bad = tmp_path / "orders.json"
+    bad.write_text('[{"order_key": "a", "account_id": "U1", "conid": "1", "action": "BUY", '
+                   '"quantity": "1", "status": "Submitted"}, {"order_key": "b", '
+                   '"account_id": "U1", "conid": "2", "action": "BUY", "quantity": "x", '
+                   '"status": "Submitted"}]')
+
+    done = qm("orders", "import", str(bad), env=env)
+
+    assert done.returncode == 2
+    assert f"{bad}: row 2, field 'quantity': 'x' is not valid" in " ".join(done.stdout.split())
 
 
 def test_fetch_pulls_a_range_from_the_web_service_in_windows(tmp_path: Path) -> None:
