@@ -30,7 +30,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-# The same gateway integration tests with the fallback client, ib_insync 0.9.86, in an
+# The same gateway integration tests (snapshots, order submission) with the fallback client, ib_insync 0.9.86, in an
 # environment of its own (it and ib_async overwrite each other's `eventkit`).
 INSYNC := .venv-ib-insync
 $(INSYNC)/.synced: $(UV) .ci/ib_insync-requirements.txt
@@ -42,6 +42,9 @@ test-ib-insync: $(INSYNC)/.synced
 	QM_EXPECT_IB_CLIENT=ib_insync PYTHONPATH=$(CURDIR) $(INSYNC)/bin/python -m pytest -q \
 		-p no:cacheprovider \
 		--confcutdir qm_pipeline_tests/lib/ib qm_pipeline_tests/lib/ib
+	QM_EXPECT_IB_CLIENT=ib_insync PYTHONPATH=$(CURDIR) $(INSYNC)/bin/python -m pytest -q \
+		-p no:cacheprovider \
+		--confcutdir qm_pipeline_tests/lib/recon qm_pipeline_tests/lib/recon/test_submit.py
 
 bench: setup
 	$(PY) -m qm_pipeline_tests.bench
