@@ -38,6 +38,13 @@ def _cell(value: object) -> str:
 DataDir = Annotated[Path | None, typer.Option(envvar="QM_DATA_DIR", help="Data folder.")]
 
 
+def _footer(outcome: RunOutcome) -> None:
+    """The run's errors, then its id and result: the last lines of every command."""
+    for error in outcome.errors:
+        console.print(f"[red]error:[/red] {error}")
+    console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
+
+
 def _setup(data_dir: Path | None):
     if data_dir:
         os.environ["QM_DATA_DIR"] = str(data_dir)
@@ -80,9 +87,7 @@ def _summary(outcome: RunOutcome) -> None:
         table.add_row(name, accounts, str(statements), str(seen), str(loaded), str(core),
                       order, drift or "-")
     console.print(table if rows else "No new report was loaded (nothing pending or duplicates).")
-    for error in outcome.errors:
-        console.print(f"[red]error:[/red] {error}")
-    console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
+    _footer(outcome)
 
 
 def fetch_config(paths: list[str], web: bool, drop: bool, query_id: str | None = None,
@@ -154,9 +159,7 @@ def _snapshot_summary(outcome: RunOutcome) -> None:
         table.add_row(*[_cell(v) for v in row])
     if outcome.success:
         console.print(table)
-    for error in outcome.errors:
-        console.print(f"[red]error:[/red] {error}")
-    console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
+    _footer(outcome)
 
 
 @app.command()
@@ -231,9 +234,7 @@ def _ledger_summary(outcome: RunOutcome) -> None:
             console.print(failures)
         else:
             console.print("[green]Cross-checks with IB: no mismatch[/green]")
-    for error in outcome.errors:
-        console.print(f"[red]error:[/red] {error}")
-    console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
+    _footer(outcome)
 
 
 @app.command()
@@ -277,9 +278,7 @@ def _recon_summary(outcome: RunOutcome) -> None:
     text = latest_report(load_settings().database_url, outcome.run_id)
     if text:
         console.print(text, markup=False, highlight=False)
-    for error in outcome.errors:
-        console.print(f"[red]error:[/red] {error}")
-    console.print(f"run {outcome.run_id}: {'[green]success' if outcome.success else '[red]failed'}")
+    _footer(outcome)
 
 
 @app.command()
