@@ -15,7 +15,10 @@ they hold Q (what comes last is trimmed, flagged, when they hold more):
    originating transaction is the transfer;
 2. the CLOSED_LOT rows of closings in [T, R] (R unknown: any later closing), in closing
    order, of lots opened before T at a time none of the account's own openings of the
-   conid has (executions, option deliveries): such a lot can only have come in;
+   conid has (executions, option deliveries, earlier transfers in): such a lot can only
+   have come in (or be older than the history: holdings an account had before its first
+   report and a transfer in of the same conid cannot be told apart this way, the
+   transfer takes them first);
 3. the LOT rows at R opened before T at such a time, without that link.
 Pieces with one open time are one lot (a lot partly sold before R, the rest still open
 at R). What they do not cover (a report without lot detail) opens at the transfer with
@@ -71,6 +74,7 @@ class _Evidence:
     splits: Splits
     own_openings: Callable[[str, str], set[int]]
     claimed: set[tuple]
+    brought: dict[tuple[str, str], set[int]]  # open times of earlier transfers' lots
 
 
 def resolve(events: list[ev.Event], open_positions: pa.Table, closed_lots: pa.Table,
@@ -89,7 +93,7 @@ def resolve(events: list[ev.Event], open_positions: pa.Table, closed_lots: pa.Ta
                      and r["open_date_time"] is not None),
                     key=lambda r: (r["closed_at"], r["open_date_time"]))
     evidence = _Evidence(lot_rows, closed, splits_by_book(events),
-                         _own_openings(events, trades), set())
+                         _own_openings(events, trades), set(), {})
     resolved = {id(e): dataclasses.replace(e, lots=_lots(e, evidence, flags)) for e in ins}
     return [resolved.get(id(e), e) for e in events], frozenset(evidence.claimed)
 
@@ -119,6 +123,7 @@ def _lots(e: ev.TransferEvent, evidence: _Evidence, flags: Flags) -> tuple[ev.In
         lot[2] += p.cost
     lots = [ev.InLot(open_ts, holding_ts, qty, cost, to_base(cost, leg.fx))
             for open_ts, (holding_ts, qty, cost) in sorted(merged.items())]
+    evidence.brought.setdefault((leg.account_id, leg.conid), set()).update(merged)
     rest = leg.qty - sum((p.qty for p in pieces), ZERO)
     if rest:
         (value,) = e.lots  # the transfer's own lot: its positionAmount, opened at T
@@ -143,7 +148,7 @@ def _candidates(leg: ev.Leg, evidence: _Evidence) -> list[_Piece]:
     report_end = None if report is None else end_of_day(report)
     at_report = [r for r in evidence.lot_rows if r["account_id"] == account
                  and r["conid"] == conid and r["report_date"] == report]
-    own = evidence.own_openings(account, conid)
+    own = evidence.own_openings(account, conid) | evidence.brought.get((account, conid), set())
     splits = evidence.splits.get((account, conid), [])
 
     def came_in(open_ts: int) -> bool:

@@ -107,6 +107,26 @@ def test_lot_rows_after_a_split_are_taken_in_units_at_the_transfer() -> None:
     assert check_open_positions(out.result, positions) == []
 
 
+def test_a_later_transfer_does_not_take_an_earlier_transfers_lots() -> None:
+    first = transfer("2024-01-10", "AAA", 50, "IN", position_amount=4000, transaction_id="X")
+    later = transfer("2024-04-10", "AAA", 30, "IN", position_amount=3000, transaction_id="Y")
+    positions = [position("2024-03-29", "AAA", 50, 1000, level="LOT", opened="2020-01-02",
+                          originating_transaction_id="X")]
+    sale = trade("2024-05-02", -40, 100, tid="S")  # FIFO: 40 of X's lot from 2020
+    closed = [{"account_id": "U1", "conid": "AAA", "transaction_id": "S",
+               "open_date_time": at("2020-01-02"), "quantity": 40, "cost": 800}]
+    out = ledger(NO_WASH, transfers=[first, later], trades=[sale], closed_lots=closed,
+                 open_positions=positions)
+    (row,) = out.realized
+    assert (row["lot_id"], row["cost"], row["realized_pnl"]) == ("U1|AAA|X|0", 800, 3200)
+    assert {(lot["lot_id"], lot["open_date"], lot["quantity"], lot["cost_basis"])
+            for lot in out.lots} == {("U1|AAA|X|0", dt.date(2020, 1, 2), 10, 200),
+                                     ("U1|AAA|Y|0", dt.date(2024, 4, 10), 30, 3000)}
+    assert [(f["transaction_id"], f["level"]) for f in out.flags] == [("X", "INFO"),
+                                                                     ("Y", "WARN")]
+    assert check_closed_lots(out.result, closed) == []
+
+
 def test_transfer_between_two_ledger_accounts_carries_the_lots() -> None:
     bought = trade("2024-01-02", 100, 10, tid="B")  # 1000 in U1
     moves = [transfer("2024-03-01", "AAA", 100, "OUT"),
