@@ -23,7 +23,7 @@ from qm_pipeline.lib.flex.dates import (
 )
 from qm_pipeline.lib.flex.errors import FlexInputError
 from qm_pipeline.lib.flex.load import LoadResult, ReportLoader, already_loaded, date_columns
-from qm_pipeline.lib.flex.reader import stream_report
+from qm_pipeline.lib.flex.parallel import stream_report
 from qm_pipeline.lib.settings import Settings
 from qm_pipeline.lib.warehouse.engine import Warehouse
 

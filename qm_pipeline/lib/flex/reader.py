@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from pyexpat import ExpatError, ParserCreate
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -27,6 +28,17 @@ OFFSET_COLUMN = "__offset"
 ORDINAL_COLUMN = "__ordinal"
 CHUNK_ROWS = 20_000
 _READ_BYTES = 4 << 20
+
+
+class MalformedXML(FlexInputError):
+    """Not well-formed or truncated XML, at a line of the file."""
+
+    def __init__(self, path: str, reason: str, line: int) -> None:
+        super().__init__(path, f"malformed or truncated XML ({reason})", line=line)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple:  # (the worker of parallel.py sends it back pickled)
+        return MalformedXML, (self.path, self.reason, self.line)
 
 
 @dataclass(frozen=True, order=True)
@@ -105,14 +117,23 @@ class _Group:
 
 
 def _lines_to_table(names: list[str], lines: list[str]) -> pa.Table:
-    """Rows always have at least one attribute (that is what makes an element a row)."""
+    """Rows always have at least one attribute (that is what makes an element a row).
+
+    Empties `lines`, and lets go of each form of the text as soon as the next exists: a chunk
+    is tens of MB, and holding its lines, text and bytes at once showed in the peak memory."""
+    rows = len(lines)
+    lines.append("")  # a final newline: a last row of one empty value is still a row
     text = "\n".join(lines)
-    if text.count("\n") != len(lines) - 1 or "\r" in text:
+    lines.pop()
+    if text.count("\n") != rows or "\r" in text:
         # A value holds a newline (only possible through a character reference): split exactly.
         columns = zip(*(line.split(SEP) for line in lines), strict=True)
         return pa.Table.from_arrays([pa.array(c, pa.string()) for c in columns], names=names)
+    del lines[:]
+    data = text.encode()
+    del text
     return pacsv.read_csv(
-        io.BytesIO(text.encode() + b"\n"),
+        io.BytesIO(data),
         read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
         parse_options=pacsv.ParseOptions(
             delimiter=SEP, quote_char=False, escape_char=False, ignore_empty_lines=False
@@ -149,8 +170,22 @@ class _Frame:
 _DOCUMENT = GroupKey(None, "", "", "")
 
 
-class _Reader:
-    def __init__(self, handler: ChunkHandler, header: ReportHeader) -> None:
+@dataclass(frozen=True)
+class Shift:
+    """Where a parse of part of a file starts in the real file: statements before it, and
+    lines and bytes to add so that rows carry the file's own line numbers and offsets."""
+
+    statements: int = 0
+    lines: int = 0
+    bytes: int = 0
+
+
+class Parser:
+    """One expat parse of a report, or of a part of one that starts at a statement (`shift`):
+    rows go to `handler` in chunks, the header fills in as elements open."""
+
+    def __init__(self, handler: ChunkHandler, header: ReportHeader,
+                 shift: Shift = Shift()) -> None:
         self.parser = ParserCreate()
         self.parser.ordered_attributes = True
         self.parser.StartElementHandler = self.start
@@ -160,6 +195,12 @@ class _Reader:
         self.groups: dict[tuple[GroupKey, tuple[str, ...]], _Group] = {}
         self.counters: dict[GroupKey, list[int]] = {}
         self.header = header
+        self.shift = shift
+
+    def where(self) -> tuple[int, int]:
+        """Line and byte offset of the element being started, in the real file."""
+        return (self.parser.CurrentLineNumber + self.shift.lines,
+                self.parser.CurrentByteIndex + self.shift.bytes)
 
     def start(self, name: str, attrs: list[str]) -> None:
         stack = self.stack
@@ -167,7 +208,7 @@ class _Reader:
         if last is not None and attrs and last[0] == attrs[0::2]:
             # Hot path: one more row like an earlier one in the same container.
             group = last[1]
-            group.add(attrs, self.parser.CurrentLineNumber, self.parser.CurrentByteIndex)
+            group.add(attrs, *self.where())
             stack.append(group.inner)
             return
         if not stack:
@@ -181,8 +222,9 @@ class _Reader:
             self.header.declared_statements = _pairs(attrs).get("count")
             stack.append(_Frame(_DOCUMENT))
         elif len(stack) == 2 and name == "FlexStatement":
-            statements.append(Statement(len(statements), _pairs(attrs)))
-            stack.append(_Frame(GroupKey(len(statements) - 1, "", "", "")))
+            index = self.shift.statements + len(statements)
+            statements.append(Statement(index, _pairs(attrs)))
+            stack.append(_Frame(GroupKey(index, "", "", "")))
         elif attrs:
             stack.append(self.row(frame, name, attrs))
         elif context.section:
@@ -194,7 +236,8 @@ class _Reader:
 
     def note_section(self, context: GroupKey, name: str) -> None:
         if context.statement is not None:
-            self.header.statements[context.statement].sections.append(name)
+            self.header.statements[context.statement - self.shift.statements].sections.append(
+                name)
 
     def row(self, frame: _Frame, name: str, attrs: list[str]) -> _Frame:
         """Buffer one row; return the frame for elements nested inside it."""
@@ -210,7 +253,7 @@ class _Reader:
             counter = self.counters.setdefault(key, [0])
             group = self.groups[(key, tuple(names))] = _Group(key, names, counter, self.handler)
         frame.groups[name] = (names, group)
-        group.add(attrs, self.parser.CurrentLineNumber, self.parser.CurrentByteIndex)
+        group.add(attrs, *self.where())
         return group.inner
 
     def end(self, name: str) -> None:
@@ -219,9 +262,50 @@ class _Reader:
             for group in self.groups.values():
                 group.flush()
 
-    def finish(self) -> None:
+    def feed(self, stream: BinaryIO, path: Path, *, until: int | None = None,
+             progress: Callable[[int], None] | None = None) -> None:
+        """Parse `stream` from its position up to byte `until` (its end for None), without
+        ending the document. Malformed XML raises FlexInputError naming the line and column
+        in the real file."""
+        try:
+            while True:
+                size = _READ_BYTES if until is None else min(_READ_BYTES, until - stream.tell())
+                block = stream.read(size) if size > 0 else b""
+                if not block:
+                    return
+                self.parser.Parse(block, False)
+                if progress:
+                    progress(len(block))
+        except ExpatError as exc:
+            raise self.malformed(path, exc) from None
+
+    def between_statements(self, count: int) -> bool:
+        """Whether the parse stands after exactly `count` statements, between statements,
+        with no row waiting in a buffer: then a parse from the next statement continues it
+        exactly (`parallel.py`)."""
+        return (len(self.stack) == 2 and len(self.header.statements) == count
+                and not any(group.lines for group in self.groups.values()))
+
+    def close(self, path: Path) -> None:
+        """End the document (a truncated one fails here) and hand over the last rows."""
+        try:
+            self.parser.Parse(b"", True)
+        except ExpatError as exc:
+            raise self.malformed(path, exc) from None
         for group in self.groups.values():
             group.flush()
+
+    def malformed(self, path: Path, exc: ExpatError) -> MalformedXML:
+        return MalformedXML(str(path), _expat_reason(exc), exc.lineno + self.shift.lines)
+
+
+def check_root(path: Path, header: ReportHeader) -> None:
+    if header.root_tag != "FlexQueryResponse":
+        raise FlexInputError(
+            str(path),
+            f"not a Flex report: the root element is <{header.root_tag}>, "
+            "expected <FlexQueryResponse>",
+        )
 
 
 def stream_report(path: Path, on_chunk: ChunkHandler, *, header: ReportHeader | None = None,
@@ -230,26 +314,11 @@ def stream_report(path: Path, on_chunk: ChunkHandler, *, header: ReportHeader | 
     (filled in as the statements open, so `on_chunk` can read it).
 
     Malformed or truncated XML raises FlexInputError naming the line and column."""
-    reader = _Reader(on_chunk, header or ReportHeader())
+    reader = Parser(on_chunk, header or ReportHeader())
     with path.open("rb") as stream:
-        try:
-            while block := stream.read(_READ_BYTES):
-                reader.parser.Parse(block, False)
-                if progress:
-                    progress(len(block))
-            reader.parser.Parse(b"", True)
-        except ExpatError as exc:
-            raise FlexInputError(
-                str(path), f"malformed or truncated XML ({_expat_reason(exc)})",
-                line=exc.lineno,
-            ) from None
-    reader.finish()
-    if reader.header.root_tag != "FlexQueryResponse":
-        raise FlexInputError(
-            str(path),
-            f"not a Flex report: the root element is <{reader.header.root_tag}>, "
-            "expected <FlexQueryResponse>",
-        )
+        reader.feed(stream, path, progress=progress)
+    reader.close(path)
+    check_root(path, reader.header)
     return reader.header
 
 

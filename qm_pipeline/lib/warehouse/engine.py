@@ -129,6 +129,23 @@ class Tx:
         self.insert_into(name, data)
         return name
 
+    @contextmanager
+    def readable(self, data: pa.Table) -> Iterator[str]:
+        """`data` as a relation SQL can read inside the block; yields its name.
+
+        DuckDB scans the Arrow data where it is (no copy: staging a report's core rows took
+        longer than upserting them); PostgreSQL reads a staged temporary table."""
+        if self.dialect != "duckdb":
+            yield self.staged(data)
+            return
+        name = f"qm_arrow_{next(_names)}"
+        driver = self.conn.connection.driver_connection
+        driver.register(name, data)
+        try:
+            yield q(name)
+        finally:
+            driver.unregister(name)
+
     def _insert_duckdb(self, target: str, data: pa.Table) -> int:
         # DuckDB reads `qm_rows` through its replacement scan of this frame's locals. Not
         # `register()`: a registered view is a catalog entry, and a dropped one (with the

@@ -23,13 +23,13 @@ def upsert_newest(tx: Tx, schema: str, table: str, data: pa.Table,
     target = qualified(schema, table)
     names = ", ".join(q(n) for n in data.column_names)
     newer_or_same = f"COALESCE(t.{q(version)}, {_EPOCH}) <= COALESCE(s.{q(version)}, {_EPOCH})"
-    source = tx.staged(data)
-    tx.execute(f"DELETE FROM {target} AS t USING {source} AS s "
-               f"WHERE t.{q(key)} = s.{q(key)} AND {newer_or_same}")
     missing = f"NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.{q(key)} = s.{q(key)})"
-    written = tx.scalar(f"SELECT count(*) FROM {source} AS s WHERE {missing}")
-    tx.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} AS s "
-               f"WHERE {missing}")
+    with tx.readable(data) as source:
+        tx.execute(f"DELETE FROM {target} AS t USING {source} AS s "
+                   f"WHERE t.{q(key)} = s.{q(key)} AND {newer_or_same}")
+        written = tx.scalar(f"SELECT count(*) FROM {source} AS s WHERE {missing}")
+        tx.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} AS s "
+                   f"WHERE {missing}")
     return int(written)
 
 

@@ -295,3 +295,16 @@ def test_zone_suffix_is_kept_as_printed_and_noted(warehouse: Warehouse, settings
                                   ("Z2", datetime(2024, 2, 14, 9))]
     assert rows(warehouse, "SELECT row_tag, notes FROM raw.flex_ingest_log") == [
         ("CashTransaction", "time zone suffix ignored: times are kept as printed")]
+
+
+@pytest.mark.parametrize("text", [
+    "20240115;093005", "20240229;000000", "20230229;000000", "20240230;120000",
+    "20240115;240000", "20240115;236000", "20240115;235960", "20240115;235961",
+    "20241301;000000", "20240100;000000", "00010101;000000", "99991231;235959",
+])
+def test_the_compact_form_reads_as_the_general_path_reads_it(text: str) -> None:
+    """A column all in yyyyMMdd;HHmmss takes a one-pass path; mixed with another form (here a
+    second value), the general one: the same value either way, null where it is invalid."""
+    alone, _ = parse_datetimes(pa.array([text, None]), DateOrder.MDY)
+    mixed, _ = parse_datetimes(pa.array([text, "20240115 09:30"]), DateOrder.MDY)
+    assert alone.cast(pa.int64())[0] == mixed.cast(pa.int64())[0]
