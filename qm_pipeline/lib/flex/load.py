@@ -148,7 +148,8 @@ class ReportLoader:
         known = self.raw_known.get(table)
         if known is None or not known.issuperset(rows.column_names):
             self.tx.ensure_table("raw", table, rows.schema)
-            self.raw_known[table] = set(self.tx.columns("raw", table))
+            # (a catalog query costs about as much as inserting a chunk: ask once per table)
+            self.raw_known[table] = (known or set()) | set(rows.column_names)
         self.tx.insert("raw", table, rows)
 
     def drain(self) -> None:

@@ -167,7 +167,10 @@ class _Worker:
         self.folder = Path(tempfile.mkdtemp(prefix="qm-flex-part-"))
         package_root = str(Path(__file__).resolve().parents[3])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+            filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+            # glibc: blocks over 128 KB (a chunk's text) mapped, so freeing gives them back
+            # (by default the threshold grows as large blocks are freed): 40 MB less peak
+            "MALLOC_MMAP_THRESHOLD_": "131072"}
         # (the worker chunks rows as this process does, so the chunks are the same too)
         args = [reader.CHUNK_ROWS, str(path), *astuple(split)]
         with (self.folder / "stderr").open("wb") as stderr:
