@@ -202,23 +202,30 @@ def read_local_orders(tx: Tx) -> tuple[list[dict], set[str]]:
     return [r for r in rows if r["status"] in PENDING_ORDER_STATUSES], accounts
 
 
-def _latest_snapshot(tx: Tx) -> tuple[tuple | None, str | None]:
-    rows = tx.execute(
-        "SELECT snapshot_id, taken_at, status, error FROM live.snapshots "
-        "ORDER BY taken_at DESC, snapshot_id DESC"
+def _newest_snapshot(tx: Tx, complete: bool) -> tuple | None:
+    """The newest complete (or failed) snapshot row: only the head of the history is read."""
+    found = tx.execute(
+        "SELECT snapshot_id, taken_at, error FROM live.snapshots WHERE "
+        f"{'' if complete else 'NOT '}(status = 'complete') "
+        "ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1"
     )
-    good = next((r for r in rows if r[2] == "complete"), None)
-    failed = next((r for r in rows if r[2] != "complete"), None)
+    return found[0] if found else None
+
+
+def _latest_snapshot(tx: Tx) -> tuple[tuple | None, str | None]:
+    """(the snapshot to reconcile against, or None with the reason the live side is
+    unknown)."""
+    good, failed = _newest_snapshot(tx, True), _newest_snapshot(tx, False)
     if good is None:
         return None, (
-            "no live snapshot failed"
+            "no live snapshot yet"
             if failed is None
-            else f"no complete live snapshot; the last attempt failed: {failed[3]}"
+            else f"no complete live snapshot; the last attempt failed: {failed[2]}"
         )
     if failed is not None and failed[1] > good[1]:
         return None, (
             f"the newest live snapshot attempt ({failed[1]:%Y-%m-%d %H:%M} UTC) "
-            f"failed: {failed[3]}; live state is unknown, not flat"
+            f"failed: {failed[2]}; live state is unknown, not flat"
         )
     return good, None
 
@@ -236,7 +243,7 @@ def _dicts(tx: Tx, table: str, columns: str, snapshot_id: str) -> list[dict]:
 def read_live(tx: Tx) -> tuple[LiveSide | None, str | None]:
     latest, problem = _latest_snapshot(tx)
     if latest is None:
-        return None, problem.replace("no live snapshot failed", "no live snapshot yet")
+        return None, problem
     snapshot_id, taken_at = latest[0], latest[1]
     accounts = {
         a
