@@ -65,7 +65,8 @@ def audit_id(run_id: str, episode_id: str, action: str) -> str:
     return hashlib.sha256(f"{run_id}|{episode_id}|{action}".encode()).hexdigest()[:32]
 
 
-def _text(value: Any) -> Any:
+def json_scalar(value: Any) -> Any:
+    """Money as exact decimal text, times as ISO text: JSON without a binary float."""
     if isinstance(value, Decimal):
         text = format(value.normalize(), "f")
         return "0" if text in ("-0", "0") else text
@@ -77,7 +78,7 @@ def _text(value: Any) -> Any:
 def as_json(row: dict | None, columns: Iterable[str] = DATA_COLUMNS) -> str | None:
     if row is None:
         return None
-    return json.dumps({c: _text(row.get(c)) for c in columns}, sort_keys=True)
+    return json.dumps({c: json_scalar(row.get(c)) for c in columns}, sort_keys=True)
 
 
 def audit_row(run_id: str, cause: str, action: str, before: dict | None, after: dict | None,

@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
+from qm_pipeline.lib.ledger.audit import json_scalar
 from qm_pipeline.lib.recon.model import Discrepancy
 from qm_pipeline.lib.warehouse.engine import Tx
 
@@ -126,12 +126,7 @@ def plain(value: Any) -> Any:
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
-    if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
-        return "0" if text == "-0" else text
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value
+    return json_scalar(value)
 
 
 def as_json(value: Any) -> str:
