@@ -78,6 +78,11 @@ def text_report(s: dict) -> str:
         if run["live_snapshot_id"]
         else f"Live: unknown ({run['live_problem']})"
     )
+    if run["unreconciled_accounts"]:
+        lines.append(
+            "Not reconciled (the broker shows them, no local state): "
+            f"{run['unreconciled_accounts']}"
+        )
     for comparison, count in s["matched"].items():
         lines.append(f"Matched ({comparison}): {count}")
     acted = Counter(a["action"] for a in s["actions"])

@@ -51,13 +51,22 @@ class ReconResult:
     report_paths: tuple[Path, Path] | None
 
 
+def known_accounts(inputs: ReconInputs) -> set[str]:
+    """Accounts with local state: Flex reports or a ledger."""
+    return set(inputs.flex_dates) | {a for a, _ in inputs.local}
+
+
 def live_accounts(inputs: ReconInputs, timezone: str = MARKET_TIMEZONE) -> set[str]:
-    """Accounts the live snapshot covers and saw after their Flex report's day."""
+    """Known accounts the live snapshot covers and saw after their Flex report's day. A
+    managed account without local state is left out (every position would be MISSING_LOCAL);
+    the run names it in `unreconciled_accounts`."""
     if inputs.live is None:
         return set()
     seen = inputs.live.taken_at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone)).date()
     return {
-        a for a in inputs.live.accounts if a not in inputs.flex_dates or inputs.flex_dates[a] < seen
+        a
+        for a in inputs.live.accounts & known_accounts(inputs)
+        if a not in inputs.flex_dates or inputs.flex_dates[a] < seen
     }
 
 
@@ -186,6 +195,10 @@ def reconcile(
             "live_snapshot_id": inputs.live.snapshot_id if inputs.live else None,
             "live_taken_at": inputs.live.taken_at if inputs.live else None,
             "live_problem": inputs.live_problem,
+            "unreconciled_accounts": ",".join(
+                sorted((inputs.live.accounts if inputs.live else set()) - known_accounts(inputs))
+            )
+            or None,
             "compared": json.dumps(matched),
             "discrepancies": len(found),
             "new_breaks": new,

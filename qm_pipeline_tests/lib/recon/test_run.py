@@ -243,3 +243,22 @@ def test_order_status_follows_the_broker(warehouse: Warehouse) -> None:
                                  "WHERE comparison = 'ORDERS'"))
     assert kinds == {"ORPHAN_LOCAL_ORDER": "UPDATE_ORDER_STATUS"}
     assert found.matched["ORDERS"] == 0
+
+
+def test_a_managed_account_without_local_state_is_named_not_compared(
+        warehouse: Warehouse, tmp_path: Path) -> None:
+    """Every position of an account the pipeline has no ledger or Flex for would be
+    MISSING_LOCAL: it is left out of the comparisons and named in the run and report."""
+    local(warehouse, (MSFT, "MSFT", "50"))
+    flex(warehouse, (MSFT, "MSFT", "50"))
+    live(warehouse, "s1", accounts=[{"account_id": ACCOUNT}, {"account_id": "DU999"}],
+         positions=[{"account_id": ACCOUNT, "conid": MSFT, "position": D(50)},
+                    {"account_id": "DU999", "conid": AAPL, "position": D(7)}])
+
+    found = reconcile(warehouse, ReconConfig(), "r1", reports_dir=tmp_path)
+
+    assert (found.status, found.discrepancies) == ("ok", 0)
+    assert found.matched["LEDGER_VS_LIVE"] == 1
+    assert rows(warehouse, "SELECT accounts, unreconciled_accounts FROM recon.runs") == [
+        (ACCOUNT, "DU999")]
+    assert "Not reconciled (the broker shows them, no local state): DU999" in found.text
