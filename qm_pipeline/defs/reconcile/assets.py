@@ -72,6 +72,5 @@ def reconciliation(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     yield dg.AssetCheckResult(
         check_name=NO_HALT, asset_key=DISCREPANCIES, passed=not found.halted,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"halting_breaks": found.by_severity.get("CRITICAL", 0) if found.halted
-                  else 0, "status": found.status},
+        metadata={"halting_breaks": found.halting_breaks, "status": found.status},
         description=None if not found.halted else "reconciliation halted: see the report")

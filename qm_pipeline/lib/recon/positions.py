@@ -152,7 +152,8 @@ def compare_books(comparison: Comparison, local: Book, broker: Book, config: Rec
 def _missing_legs(
     comparison: Comparison, local: Book, found: Iterable[Discrepancy]
 ) -> list[Discrepancy]:
-    """One CRITICAL row per strategy (spread) with a leg missing on either side."""
+    """One CRITICAL row per strategy (spread) with a leg local holds and the broker does
+    not; a leg only the broker holds cannot be tied to a local strategy."""
     legs: dict[tuple[str, str], list[Key]] = defaultdict(list)
     for key, holding in local.items():
         if holding.strategy:

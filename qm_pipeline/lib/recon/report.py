@@ -113,9 +113,10 @@ def text_report(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_report(s: dict) -> str:
-    text = text_report(s).splitlines()
-    head, rows = text[: -len(s["breaks"]) or None], s["breaks"]
+def markdown_report(s: dict, text: str) -> str:
+    """The text report's head as a list, its breaks as a table."""
+    lines = text.splitlines()
+    head, rows = lines[: -len(s["breaks"]) or None], s["breaks"]
     table = [
         "| severity | comparison | type | account | subject | local | broker | cause | "
         "seen | action |",
@@ -136,11 +137,12 @@ def markdown_report(s: dict) -> str:
     )
 
 
-def write_reports(s: dict, folder: Path) -> tuple[Path, Path]:
-    """`recon_<run>.txt` and `.json` under `folder` (QM_DATA_DIR/reports)."""
+def write_reports(s: dict, text: str, folder: Path) -> tuple[Path, Path]:
+    """`recon_<run>.txt` (the text report) and `.json` under `folder`
+    (QM_DATA_DIR/reports)."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"recon_{s['run']['run_id']}"
-    text, data = stem.with_suffix(".txt"), stem.with_suffix(".json")
-    text.write_text(text_report(s), encoding="utf-8")
-    data.write_text(json.dumps(plain(s), indent=2, sort_keys=True), encoding="utf-8")
-    return text, data
+    text_path, json_path = stem.with_suffix(".txt"), stem.with_suffix(".json")
+    text_path.write_text(text, encoding="utf-8")
+    json_path.write_text(json.dumps(plain(s), indent=2, sort_keys=True), encoding="utf-8")
+    return text_path, json_path

@@ -37,7 +37,7 @@ from qm_pipeline.lib.warehouse.engine import Warehouse
 class ReconResult:
     run_id: str
     status: str  # ok, warnings, halted
-    halted: bool
+    halting_breaks: int  # breaks under HALT_AND_ALERT in this run
     discrepancies: int
     new_breaks: int
     resolved_breaks: int
@@ -49,6 +49,10 @@ class ReconResult:
     text: str
     markdown: str
     report_paths: tuple[Path, Path] | None
+
+    @property
+    def halted(self) -> bool:
+        return self.halting_breaks > 0
 
 
 def known_accounts(inputs: ReconInputs) -> set[str]:
@@ -211,20 +215,21 @@ def reconcile(
         }
         opened = [_with_detail(rows[d.break_id], d) for d in found]
         report = summary(run, opened, ctx.actions, ctx.proposals, matched)
-        paths = write_reports(report, reports_dir) if reports_dir else None
+        text = text_report(report)
+        paths = write_reports(report, text, reports_dir) if reports_dir else None
         if paths:
             run |= {"report_text": str(paths[0]), "report_json": str(paths[1])}
         write_rows(tx, "runs", [run])
     if notifier is not None and ctx.new_halts:
         notifier.alert(
             f"qm-pipeline reconciliation {run_id} halted",
-            text_report(report),
+            text,
             {"run_id": run_id, "halting_breaks": len(ctx.halts)},
         )
     return ReconResult(
         run_id,
         status,
-        bool(ctx.halts),
+        len(ctx.halts),
         len(found),
         new,
         resolved,
@@ -233,8 +238,8 @@ def reconcile(
         matched,
         report["by_severity"],
         inputs.live_problem,
-        text_report(report),
-        markdown_report(report),
+        text,
+        markdown_report(report, text),
         paths,
     )
 

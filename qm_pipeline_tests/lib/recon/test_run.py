@@ -188,6 +188,7 @@ def test_halt_and_alert_halts_each_run_and_alerts_once(warehouse: Warehouse) -> 
     second = reconcile(warehouse, ReconConfig(), "r2", notifier=notifier)
 
     assert first.halted and second.halted and first.status == "halted"
+    assert first.halting_breaks == second.halting_breaks == 1
     assert position(warehouse, AAPL)["status"] == "OPEN"  # a person decides
     ((title, text, payload),) = notifier.sent
     assert title == "qm-pipeline reconciliation r1 halted"
