@@ -11,7 +11,7 @@ export UV_COMPILE_BYTECODE := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-ib-insync bench lint ui clean
+.PHONY: setup chromium demo test test-ib-insync bench lint ui clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -24,10 +24,16 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 setup: $(VENV)/.synced
 
+# Debian's Chromium for the tearsheet's browser test (headless, offline); a fresh machine lacks it.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
 demo: setup
 	$(VENV)/bin/qm demo
 
-test: setup
+test: setup chromium
 	$(PY) -m pytest -q
 
 # The same gateway integration tests (snapshots, order submission) with the fallback client, ib_insync 0.9.86, in an
