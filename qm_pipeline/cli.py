@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -313,6 +314,71 @@ def reconcile(
     raise typer.Exit(0 if outcome.success else 1)
 
 
+def _analytics_run(job: str, benchmark: str | None) -> RunOutcome:
+    config = {"resources": {"analytics": {"config": {"benchmark": benchmark}}}} if benchmark \
+        else {}
+    with console.status("Building the analytics..."):
+        return run_job(job, run_config=config)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.2%}"
+
+
+def _analytics_summary(outcome: RunOutcome) -> None:
+    from qm_pipeline.lib.analytics.summary import AnalyticsSummary, analytics_summary
+    from qm_pipeline.lib.warehouse.engine import Warehouse
+
+    warehouse = Warehouse(load_settings().database_url)
+    found = analytics_summary(warehouse)
+    warehouse.dispose()
+    if outcome.success and found.accounts:
+        table = Table(title="Since inception (base currency)")
+        for column in AnalyticsSummary.COLUMNS:
+            table.add_column(column, justify="left" if column == "account" else "right")
+        for account, start, end, twr, cagr, vol, sharpe, dd, mwr, var in found.accounts:
+            table.add_row(account, str(start), str(end), _pct(twr), _pct(cagr), _pct(vol),
+                          "-" if sharpe != sharpe else f"{sharpe:.2f}", _pct(dd), _pct(mwr),
+                          _pct(var))
+        console.print(table)
+        bad = found.twr_mismatches
+        console.print(f"TWR against IB's ChangeInNAV: {found.twr_periods - len(bad)} of "
+                      f"{found.twr_periods} statement periods within 1 bp"
+                      + "".join(f"\n  [red]{a} {f}..{t}: {gap:+.2f} bp[/red]"
+                                for a, f, t, gap in bad))
+        for breach in found.breaches:
+            console.print(f"[yellow]limit:[/yellow] {breach}")
+    _footer(outcome)
+
+
+Benchmark = Annotated[str | None, typer.Option(
+    help="Benchmark symbol: QM_DATA_DIR/benchmarks/<SYMBOL>.csv (date,close); QM_BENCHMARK.")]
+
+
+@app.command()
+def analytics(benchmark: Benchmark = None, data_dir: DataDir = None) -> None:
+    """Build core.prices and the analytics tables (returns, performance, risk, exposure,
+    concentration, attribution, Greeks) from the ledger and the reconciled state."""
+    _setup(data_dir)
+    outcome = _analytics_run("analytics", benchmark)
+    _analytics_summary(outcome)
+    raise typer.Exit(0 if outcome.success else 1)
+
+
+@app.command()
+def report(benchmark: Benchmark = None, data_dir: DataDir = None) -> None:
+    """Refresh the analytics and write one HTML tearsheet per account and for ALL under
+    QM_DATA_DIR/reports/."""
+    settings = _setup(data_dir)
+    started = time.time()
+    outcome = _analytics_run("analytics_report", benchmark)
+    _analytics_summary(outcome)
+    for path in sorted(settings.reports_dir.glob("tearsheet_*.html")):
+        if path.stat().st_mtime >= started - 1:
+            console.print(f"tearsheet: {path}")
+    raise typer.Exit(0 if outcome.success else 1)
+
+
 orders_app = typer.Typer(help="The trading application's orders (ledger.orders).",
                          no_args_is_help=True)
 app.add_typer(orders_app, name="orders")
@@ -348,7 +414,8 @@ def demo(data_dir: DataDir = None) -> None:
     """Generate a sample multi-account history, serve it from a local fake Flex Web Service,
     fetch it with the real client, load it, rebuild the ledger, snapshot a simulated IB
     Gateway where one position was closed behind the pipeline's back, and reconcile
-    (SYNC_TO_BROKER) so it shows as CLOSED_EXTERNALLY in the report."""
+    (SYNC_TO_BROKER) so it shows as CLOSED_EXTERNALLY in the report; then build the
+    analytics against the sample's benchmark and write the HTML tearsheets."""
     from qm_pipeline.lib.demo import run_demo
 
     settings = _setup(data_dir)
@@ -357,13 +424,17 @@ def demo(data_dir: DataDir = None) -> None:
         lambda window: _ingest_run(fetch_config([], True, True, window=window),
                                    date.today().isoformat()),
         lambda: run_job("ledger_rebuild"), _snapshot_run,
-        lambda: _recon_run("SYNC_TO_BROKER", None, False))
-    summaries = [_summary, _ledger_summary, _snapshot_summary, _recon_summary]
+        lambda: _recon_run("SYNC_TO_BROKER", None, False),
+        lambda: _analytics_run("analytics_report", None), settings.data_dir)
+    summaries = [_summary, _ledger_summary, _snapshot_summary, _recon_summary,
+                 _analytics_summary]
     for outcome, show in zip(outcomes, summaries, strict=False):
         show(outcome)
     console.print(f"Warehouse: {settings.database_url}\nAnalysts' copy: "
                   f"{settings.published_path}\nReports: {settings.reports_dir}")
-    raise typer.Exit(0 if len(outcomes) == 4 and all(o.success for o in outcomes) else 1)
+    for path in sorted(settings.reports_dir.glob("tearsheet_*.html")):
+        console.print(f"tearsheet: {path}")
+    raise typer.Exit(0 if len(outcomes) == 5 and all(o.success for o in outcomes) else 1)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from qm_pipeline.lib.flex.sample import SampleSpec, write_reports
+from qm_pipeline.lib.flex.sample.benchmark import BENCHMARK_SYMBOL, write_benchmark
 from qm_pipeline.lib.sim.flex_service import FakeFlexService
 from qm_pipeline.lib.sim.gateway import GatewayThread
 from qm_pipeline.lib.sim.gateway.mirror import mirror_state
@@ -61,7 +62,9 @@ def closed_behind_our_back(tx: Tx) -> tuple[str, str, str]:
 def run_demo(database_url: str, ingest: Callable[[tuple[str, str]], RunOutcome],
              rebuild: Callable[[], RunOutcome],
              snapshot: Callable[[str, int, int], RunOutcome],
-             reconcile: Callable[[], RunOutcome]) -> list[RunOutcome]:
+             reconcile: Callable[[], RunOutcome],
+             report: Callable[[], RunOutcome] | None = None,
+             data_dir: Path | None = None) -> list[RunOutcome]:
     """Serve, fetch and load the demo history, rebuild the ledger, then snapshot a
     simulated gateway that mirrors the accounts except one position closed behind the
     pipeline's back, and reconcile: the close is detected (SYNC_TO_BROKER marks it
@@ -90,4 +93,25 @@ def run_demo(database_url: str, ingest: Callable[[tuple[str, str]], RunOutcome],
         outcomes.append(snapshot(gateway.host, gateway.port, DEMO_CLIENT_ID))
     if outcomes[-1].success:
         outcomes.append(reconcile())
+    if report is not None and data_dir is not None and outcomes[-1].success:
+        outcomes.append(_report(report, data_dir))
     return outcomes
+
+
+# The sample's instruments by sector: the mapping file a user would drop in.
+DEMO_SECTORS = {"NVLT": "Technology", "ORBX": "Technology", "KSTL": "Industrials",
+                "HRBR": "Financials", "MDWL": "Health Care", "FJRD": "Energy",
+                "SLTE": "Consumer Staples", "BRSK": "Consumer Discretionary",
+                "QNTA": "Health Care", "CRVX": "Consumer Discretionary",
+                "ELBW": "Industrials", "LUMF": "Consumer Staples"}
+
+
+def _report(report: Callable[[], RunOutcome], data_dir: Path) -> RunOutcome:
+    """Analytics and tearsheets against the sample's own benchmark, with a sector map."""
+    write_benchmark(DEMO_SPEC, data_dir / "benchmarks")
+    mappings = data_dir / "mappings"
+    mappings.mkdir(parents=True, exist_ok=True)
+    (mappings / "sectors.csv").write_text(
+        "symbol,sector\n" + "".join(f"{k},{v}\n" for k, v in DEMO_SECTORS.items()))
+    os.environ.setdefault("QM_BENCHMARK", BENCHMARK_SYMBOL)
+    return report()

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from qm_pipeline.lib.analytics.boundary import daily_sums, to_series
+from qm_pipeline.lib.analytics.boundary import daily_sums, dated, exact_daily_sums, to_series
 from qm_pipeline.lib.analytics.returns import PORTFOLIO_DAILY_COLUMNS, portfolio_daily
 
 ALL = "ALL"
 LONG_COLUMNS = ["account_id", "date", *PORTFOLIO_DAILY_COLUMNS]
+_EMPTY = pd.Series(dtype="object", index=pd.DatetimeIndex([]))
 
 
 def combine_accounts(
@@ -46,14 +47,23 @@ def portfolio_daily_long(nav_rows: pd.DataFrame, flow_rows: pd.DataFrame) -> pd.
     or float). `flow_rows`: columns `account_id`, `date`, `amount` (any number of rows;
     positive into the account). Returns `LONG_COLUMNS`, one row per account and NAV date.
     """
-    navs = {a: to_series(g.set_index("date")["nav"]) for a, g in nav_rows.groupby("account_id")}
-    flows = {
-        a: daily_sums(g.set_index("date")["amount"]) for a, g in flow_rows.groupby("account_id")
-    }
-    tables = {a: portfolio_daily(nav, flows.get(a)) for a, nav in navs.items()}
-    tables[ALL] = portfolio_daily(*combine_accounts(navs, flows))
+    tables = {account: portfolio_daily(to_series(nav), daily_sums(flows))
+              for account, (nav, flows) in account_series(nav_rows, flow_rows).items()}
     frames = [_long(account, table) for account, table in tables.items()]
     return pd.concat(frames, ignore_index=True)[LONG_COLUMNS]
+
+
+def account_series(nav_rows: pd.DataFrame, flow_rows: pd.DataFrame
+                   ) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """(NAV, flows per date) of every account and of `ALL`, in the rows' own number type:
+    Decimal money stays exact (the warehouse's money columns), floats feed the statistics.
+    """
+    navs = {a: dated(g.set_index("date")["nav"]) for a, g in nav_rows.groupby("account_id")}
+    flows = {a: exact_daily_sums(g.set_index("date")["amount"])
+             for a, g in flow_rows.groupby("account_id")}
+    found = {a: (nav, flows.get(a, _EMPTY)) for a, nav in navs.items()}
+    found[ALL] = combine_accounts(navs, flows)
+    return found
 
 
 def _alive(dates: pd.DatetimeIndex, nav: pd.Series) -> pd.Series:

@@ -14,7 +14,7 @@ of dates (midnight, no time zone). Missing values are dropped, never filled with
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 import pandas as pd
@@ -30,13 +30,19 @@ def to_series(values: pd.Series | Mapping[DateLike, Number | None]) -> pd.Series
     error: two NAVs for one day mean the input was not deduplicated upstream, and picking
     one silently would hide that.
     """
+    series = dated(values)
+    return series.map(float).astype("float64").sort_index()
+
+
+def dated(values: pd.Series | Mapping[DateLike, Number | None]) -> pd.Series:
+    """The values as they are (Decimal stays Decimal), on a sorted, unique DatetimeIndex,
+    missing ones dropped: the exact twin of `to_series` for money columns."""
     series = values.copy() if isinstance(values, pd.Series) else pd.Series(dict(values))
     series.index = pd.DatetimeIndex(pd.to_datetime(series.index)).normalize()
     if series.index.has_duplicates:
         dupes = series.index[series.index.duplicated()].unique()
         raise ValueError(f"duplicate dates: {[d.date().isoformat() for d in dupes]}")
-    series = series.map(lambda v: None if v is None else float(v)).astype("float64")
-    return series.dropna().sort_index()
+    return series[series.notna()].sort_index()
 
 
 def to_timestamp(day: DateLike) -> pd.Timestamp:
@@ -49,12 +55,22 @@ def daily_sums(amounts: pd.Series | Iterable[tuple[DateLike, Number]]) -> pd.Ser
 
     Unlike `to_series`, repeated dates are expected here: flows are rows, not a daily fact.
     """
+    return _sums(amounts, lambda values: [float(v) for v in values], "float64")
+
+
+def exact_daily_sums(amounts: pd.Series | Iterable[tuple[DateLike, Number]]) -> pd.Series:
+    """`daily_sums` keeping the amounts' type (Decimal sums stay exact)."""
+    return _sums(amounts, list, "object")
+
+
+def _sums(amounts: pd.Series | Iterable[tuple[DateLike, Number]],
+          convert: Callable[[pd.Series], list], dtype: str) -> pd.Series:
     series = amounts if isinstance(amounts, pd.Series) else _pairs_series(list(amounts))
     if series.empty:
-        return pd.Series(dtype="float64", index=pd.DatetimeIndex([]))
+        return pd.Series(dtype=dtype, index=pd.DatetimeIndex([]))
     index = pd.DatetimeIndex(pd.to_datetime(series.index)).normalize()
-    values = pd.Series([float(v) for v in series], index=index, dtype="float64")
-    return values.dropna().groupby(level=0).sum().sort_index()
+    values = pd.Series(convert(series), index=index, dtype=dtype)
+    return values[values.notna()].groupby(level=0).sum().sort_index()
 
 
 def _pairs_series(pairs: list[tuple[DateLike, Number]]) -> pd.Series:

@@ -36,19 +36,20 @@ PORTFOLIO_DAILY_COLUMNS = [
 ]
 
 
-def align_to_returns(nav_dates: pd.DatetimeIndex, amounts: Frame) -> Frame:
+def align_to_returns(nav_dates: pd.DatetimeIndex, amounts: Frame, zero: object = 0.0) -> Frame:
     """Dated amounts summed onto the NAV date whose return holds them: the first NAV date
     on or after theirs (a flow or P&L dated inside a gap of missing NAVs joins the return
     that spans the gap).
 
     Works on a series (flows) or a frame (P&L per position). The result is on
-    `nav_dates`, 0.0 where nothing belongs (a zero amount, not a zero return). Amounts on
-    or before the first NAV date or after the last are left out.
+    `nav_dates`, `zero` where nothing belongs (a zero amount, not a zero return; pass
+    Decimal(0) for exact money). Amounts on or before the first NAV date or after the last
+    are left out.
     """
     position = nav_dates.searchsorted(amounts.index, side="left")
     belongs = (position > 0) & (position < len(nav_dates))
     assigned = amounts[belongs].groupby(nav_dates[position[belongs]]).sum()
-    return assigned.reindex(nav_dates, fill_value=0.0)
+    return assigned.reindex(nav_dates, fill_value=zero)
 
 
 def daily_returns(nav: pd.Series, flows: pd.Series | None = None) -> pd.Series:
