@@ -168,8 +168,8 @@ def test_demo(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stdout + done.stderr
     statuses = RUN.findall(done.stdout)
-    # ingest, ledger, snapshot, reconciliation
-    assert [s for _, s in statuses] == ["success"] * 4
+    # ingest, ledger, snapshot, reconciliation, analytics and tearsheets
+    assert [s for _, s in statuses] == ["success"] * 5
     reports = table(done.stdout, r"flex_\S+\.xml")
     assert sorted(reports) == ["flex_424242_20240102_20241231.xml",  # 365-day windows
                                "flex_424242_20250101_20250630.xml"]
@@ -198,6 +198,12 @@ def test_demo(tmp_path: Path) -> None:
            "broker 0, entry " in done.stdout
     written = Path(report_text).read_text().splitlines()
     assert written[0].endswith(": WARNINGS") and written[0] in done.stdout
+    # analytics: every statement period's TWR matches IB's; one tearsheet per account and ALL
+    assert "TWR against IB's ChangeInNAV: 4 of 4 statement periods within 1 bp" in done.stdout
+    sheets = sorted(p.name for p in (data / "reports").glob("tearsheet_*.html"))
+    assert sheets == [f"tearsheet_{a}_20250630.html" for a in ("ALL", "U1000001", "U1000002")]
+    page = (data / "reports" / sheets[1]).read_text()
+    assert "U1000001" in page and "SMPL" in page and page.count("<svg") >= 6
 
     orders = tmp_path / "orders.csv"
     orders.write_text("order_key,account_id,conid,symbol,action,quantity,status,perm_id\n"

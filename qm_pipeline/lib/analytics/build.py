@@ -241,11 +241,15 @@ def _held(holdings: pd.DataFrame, account: str) -> pd.Series:
 
 
 def _instrument_returns(prices: pd.DataFrame) -> pd.DataFrame:
+    """Daily returns per instrument on the dates any instrument has a price. A price the
+    reports do not carry for a day (Flex marks come with executions and statement ends) is
+    the last one known: that day's return is 0 and the move shows on the next mark, so the
+    holdings' scenarios keep every day instead of only the days all of them were marked."""
     priced = prices[prices["conid"].notna()]
     wide = priced.assign(date=pd.to_datetime(priced["date"]),
                          price=priced["price"].astype("float64")).pivot_table(
         index="date", columns="conid", values="price", aggfunc="last")
-    return price_returns(wide)
+    return price_returns(wide.ffill())
 
 
 def _benchmark_returns(prices: pd.DataFrame, symbol: str | None) -> pd.Series | None:
