@@ -5,6 +5,7 @@ import dagster as dg
 
 from qm_pipeline.defs.analytics.assets import analytics_tables, tearsheets
 from qm_pipeline.defs.analytics.resources import AnalyticsResource
+from qm_pipeline.defs.chaining import run_after_success
 from qm_pipeline.defs.reconcile.definitions import ledger_reconcile_job, reconcile_job
 
 analytics_job = dg.define_asset_job(
@@ -16,13 +17,9 @@ report_job = dg.define_asset_job(
     description="Refresh the analytics, then write the HTML tearsheets.")
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS, name="analytics_after_reconcile",
-    monitored_jobs=[reconcile_job, ledger_reconcile_job], request_job=report_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After each successful reconciliation: analytics and tearsheets.")
-def analytics_after_reconcile(context: dg.RunStatusSensorContext):
-    return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}")
+analytics_after_reconcile = run_after_success(
+    "analytics_after_reconcile", [reconcile_job, ledger_reconcile_job], report_job,
+    "After each successful reconciliation: analytics and tearsheets.")
 
 
 @dg.definitions

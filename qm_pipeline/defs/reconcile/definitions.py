@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from qm_pipeline.defs.chaining import run_after_success
 from qm_pipeline.defs.ingest.definitions import flex_ingest_job
 from qm_pipeline.defs.ledger.assets import ledger_tables
 from qm_pipeline.defs.ledger.definitions import flex_ingest_ledger_job
@@ -42,13 +43,10 @@ intraday = dg.ScheduleDefinition(
     description="A live snapshot and reconciliation every 5 minutes in market hours.")
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS, name="reconcile_after_flex_ingest",
-    monitored_jobs=[flex_ingest_job, flex_ingest_ledger_job],
-    request_job=ledger_reconcile_job, default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After each successful Flex ingest: rebuild the ledger, then reconcile.")
-def reconcile_after_flex_ingest(context: dg.RunStatusSensorContext):
-    return dg.RunRequest(run_key=f"after-{context.dagster_run.run_id}")
+reconcile_after_flex_ingest = run_after_success(
+    "reconcile_after_flex_ingest", [flex_ingest_job, flex_ingest_ledger_job],
+    ledger_reconcile_job, "After each successful Flex ingest: rebuild the ledger, then "
+    "reconcile.")
 
 
 @dg.definitions
