@@ -6,6 +6,7 @@ figure is measured in a child process so start-up and peak memory are the comman
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -143,7 +144,43 @@ def bench_reconcile() -> None:
           f"{result.discrepancies:,} discrepancies")
 
 
-BENCHES = [bench_flex_ingest, bench_live_snapshot, bench_ledger_replay, bench_reconcile]
+def bench_analytics() -> None:
+    """Synthetic warehouse written in one child (not timed), analytics built in another."""
+    BENCH_DIR.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=BENCH_DIR) as data:
+        made = _analytics_step("generate", data)
+        built = _analytics_step("build", data) if made else None
+    total = time.perf_counter() - started
+    if not made or not built:
+        return
+    print(f"\nAnalytics build, {made['accounts']} accounts x {made['years']} years "
+          f"({made['days']:,} trading days): {built['nav_rows']:,} NAV rows, "
+          f"{built['executions']:,} executions")
+    print(f"  synthetic warehouse (not timed) : {made['seconds']:7.2f} s; "
+          f"{made['position_history']:,} position changes, {made['open_positions']:,} "
+          f"daily marks, {made['cash_transactions']:,} cash transactions")
+    print(f"  build_analytics                 : {built['seconds']:7.2f} s   (target < 30)")
+    print(f"  build / 30 s                    : {built['seconds'] / 30:7.2f} x   (target < 1)")
+    print(f"  peak RSS (build process)        : {built['peak_rss_mb']:7.0f} MB")
+    print(f"  TWR periods matching IB         : {built['twr_matched']} of "
+          f"{built['twr_periods']}; contribution gap {built['contribution_gap']:.1e}")
+    print(f"  rows written                    : {built['output_rows']:,} "
+          f"({built['attribution_daily_rows']:,} attribution_daily, "
+          f"{built['position_daily_rows']:,} position_daily); all of it {total:.1f} s")
+
+
+def _analytics_step(step: str, folder: str) -> dict | None:
+    output = subprocess.run([sys.executable, "-m", "qm_pipeline.lib.analytics.bench", step,
+                             folder], capture_output=True, text=True, check=False)
+    if output.returncode != 0:
+        print(f"\nAnalytics bench failed ({step}):\n{output.stderr[-2000:]}")
+        return None
+    return json.loads(output.stdout.splitlines()[-1])
+
+
+BENCHES = [bench_flex_ingest, bench_live_snapshot, bench_ledger_replay, bench_reconcile,
+           bench_analytics]
 
 
 def main() -> None:
