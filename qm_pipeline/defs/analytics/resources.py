@@ -1,6 +1,8 @@
 """How the analytics are computed, as a resource: the environment's settings
 (`lib.analytics.config`), with the benchmark and limits overridable per run."""
 
+from dataclasses import replace
+
 import dagster as dg
 
 from qm_pipeline.lib.analytics.config import AnalyticsConfig, config_from_env
@@ -23,4 +25,4 @@ class AnalyticsResource(dg.ConfigurableResource):
         overrides = {k: v for k, v in (("benchmark", self.benchmark.strip().upper() or None),
                                        ("single_name_limit", self.single_name_limit),
                                        ("sector_limit", self.sector_limit)) if v is not None}
-        return AnalyticsConfig(**{**config.__dict__, **overrides})
+        return replace(config, **overrides)

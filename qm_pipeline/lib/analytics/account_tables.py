@@ -31,11 +31,9 @@ def performance_rows(daily: pd.DataFrame, benchmark: pd.Series | None,
         return pd.DataFrame()
     table = performance_table(returns, daily.index[0], benchmark=benchmark,
                               rf=config.risk_free_rate, mar=config.mar)
-    closes = daily.index
-    table["mwr"] = [
-        money_weighted_return(daily["nav"], daily["external_flow"].where(lambda f: f != 0.0)
-                              .dropna(), _opening_close(closes, start), end)
-        for start, end in zip(table["start"], table["end"], strict=True)]
+    closes, flows = daily.index, daily["external_flow"][daily["external_flow"] != 0.0]
+    table["mwr"] = [money_weighted_return(daily["nav"], flows, _opening_close(closes, start), end)
+                    for start, end in zip(table["start"], table["end"], strict=True)]
     return table
 
 

@@ -271,9 +271,10 @@ def _holding_tables(holdings: pd.DataFrame, daily: pd.DataFrame, as_of: dt.date,
             .items()}
     both = with_all(holdings)
     spots = _spots(holdings)
+    weights = _weights(both, navs, as_of)
     return {"exposure": exposure(both, navs, as_of),
-            "position_weights": _weights(both, navs, as_of),
-            "concentration": _concentration(both, navs, as_of, config),
+            "position_weights": weights,
+            "concentration": _concentration(weights, as_of, config),
             "greeks": option_greeks(holdings, spots, as_of, config.risk_free_rate)}
 
 
@@ -292,9 +293,8 @@ def _weights(both: pd.DataFrame, navs: dict[str, Decimal], as_of: dt.date) -> pd
     return grouped.assign(as_of=as_of)
 
 
-def _concentration(both: pd.DataFrame, navs: dict[str, Decimal], as_of: dt.date,
+def _concentration(weights: pd.DataFrame, as_of: dt.date,
                    config: AnalyticsConfig) -> pd.DataFrame:
-    weights = _weights(both, navs, as_of)
     rows = []
     for account, own in weights.groupby("account_id"):
         w = own.set_index("symbol")["weight"]

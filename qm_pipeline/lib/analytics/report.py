@@ -15,7 +15,7 @@ import pandas as pd
 from qm_pipeline.lib.analytics.accounts import ALL
 from qm_pipeline.lib.analytics.config import AnalyticsConfig
 from qm_pipeline.lib.analytics.prices import BENCHMARK_PREFIX
-from qm_pipeline.lib.analytics.sources import latest_recon
+from qm_pipeline.lib.analytics.sources import latest_recon, read_base_currencies
 from qm_pipeline.lib.analytics.store import SCHEMA, TABLES
 from qm_pipeline.lib.analytics.tearsheet import TearsheetData, write_tearsheet
 from qm_pipeline.lib.warehouse.engine import Tx, Warehouse, q
@@ -32,8 +32,7 @@ def write_tearsheets(warehouse: Warehouse, folder: Path, config: AnalyticsConfig
             return []
         tables = {name: read_table(tx, name) for name in _USED}
         recon = _reconciliation(tx)
-        bases = dict(tx.execute("SELECT account_id, max(currency) FROM core.accounts "
-                                "GROUP BY account_id"))
+        bases = read_base_currencies(tx)
         benchmark = _benchmark(tx, config.benchmark)
     accounts = sorted(tables["portfolio_daily"]["account_id"].unique(), key=lambda a: a == ALL)
     return [write_tearsheet(tearsheet_data(a, tables, recon, bases, benchmark,

@@ -27,6 +27,11 @@ INCOME_TYPES = {
                  "Bond Interest Received", "Broker Fees"),
     "fees": ("Other Fees", "Advisor Fees", "Commission Adjustments", "Price Adjustments"),
 }
+_FLOW_LIST = ", ".join(f"'{t}'" for t in FLOW_TYPES)
+_CASH_DAY = "coalesce(report_date, CAST(date_time AS DATE))"  # a cash transaction's date
+# A position transfer's value in base, signed as the account sees it (in: positive).
+_TRANSFER_VALUE = ("CASE WHEN direction = 'OUT' THEN -abs(position_amount_in_base) "
+                   "ELSE abs(position_amount_in_base) END")
 
 
 def frame(tx: Tx, sql: str, columns: list[str], params: dict | None = None) -> pd.DataFrame:
@@ -43,15 +48,13 @@ def read_nav(tx: Tx) -> pd.DataFrame:
 
 def read_flows(tx: Tx) -> pd.DataFrame:
     """account_id, date, amount (Decimal, base, positive into the account)."""
-    types = ", ".join(f"'{t}'" for t in FLOW_TYPES)
     return frame(tx, (
-        "SELECT account_id, coalesce(report_date, CAST(date_time AS DATE)), "
+        f"SELECT account_id, {_CASH_DAY}, "
         "amount * coalesce(fx_rate_to_base, 1) FROM core.cash_transactions "
-        f"WHERE type IN ({types}) AND amount IS NOT NULL "
+        f"WHERE type IN ({_FLOW_LIST}) AND amount IS NOT NULL "
         "UNION ALL SELECT account_id, coalesce(report_date, date), "
-        "CASE WHEN direction = 'OUT' THEN -abs(position_amount_in_base) "
-        "ELSE abs(position_amount_in_base) END + "
-        "coalesce(cash_transfer, 0) * coalesce(fx_rate_to_base, 1) FROM core.transfers "
+        f"{_TRANSFER_VALUE} + coalesce(cash_transfer, 0) * coalesce(fx_rate_to_base, 1) "
+        "FROM core.transfers "
         "WHERE position_amount_in_base IS NOT NULL OR cash_transfer IS NOT NULL"),
         ["account_id", "date", "amount"])
 
@@ -79,7 +82,7 @@ def read_pnl_lines(tx: Tx) -> pd.DataFrame:
         "ib_commission * coalesce(fx_rate_to_base, 1) FROM core.trades "
         "WHERE ib_commission IS NOT NULL "
         "UNION ALL SELECT account_id, day, line, amount FROM (SELECT account_id, "
-        f"CASE {cases} END AS line, coalesce(report_date, CAST(date_time AS DATE)) AS day, "
+        f"CASE {cases} END AS line, {_CASH_DAY} AS day, "
         "amount * coalesce(fx_rate_to_base, 1) AS amount FROM core.cash_transactions) c "
         "WHERE line IS NOT NULL AND amount IS NOT NULL"),
         ["account_id", "date", "line", "amount"])
@@ -114,13 +117,12 @@ def read_trade_cash(tx: Tx) -> pd.DataFrame:
         "SELECT account_id, conid, trade_date, net_cash * coalesce(fx_rate_to_base, 1) "
         "FROM core.trades WHERE conid IS NOT NULL AND net_cash IS NOT NULL "
         "AND asset_category <> 'CASH' "
-        "UNION ALL SELECT account_id, conid, coalesce(report_date, CAST(date_time AS DATE)), "
+        f"UNION ALL SELECT account_id, conid, {_CASH_DAY}, "
         "amount * coalesce(fx_rate_to_base, 1) FROM core.cash_transactions "
         "WHERE conid IS NOT NULL AND conid <> '' AND amount IS NOT NULL "
-        f"AND type NOT IN ({', '.join(repr(t) for t in FLOW_TYPES)}) "
+        f"AND type NOT IN ({_FLOW_LIST}) "
         "UNION ALL SELECT account_id, conid, coalesce(report_date, date), "
-        "CASE WHEN direction = 'OUT' THEN abs(position_amount_in_base) "
-        "ELSE -abs(position_amount_in_base) END FROM core.transfers "
+        f"-({_TRANSFER_VALUE}) FROM core.transfers "
         "WHERE conid IS NOT NULL AND conid <> '' AND position_amount_in_base IS NOT NULL"),
         ["account_id", "conid", "date", "amount"])
 
