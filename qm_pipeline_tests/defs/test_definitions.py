@@ -15,9 +15,9 @@ ASSETS = [
     "core/interest_accruals", "core/nav_daily", "core/open_positions", "core/option_events",
     "core/prices", "core/securities_info", "core/trades", "core/transfers", "ledger/audit_log",
     "ledger/balance_history", "ledger/check_failures", "ledger/flags", "ledger/lots",
-    "ledger/position_history", "ledger/positions", "ledger/realized", "live/snapshots",
-    "published/warehouse", "raw/flex_archive", "raw/flex_ingest_log", "raw/flex_rows",
-    "recon/actions", "recon/discrepancies", "recon/proposals", "recon/runs",
+    "ledger/position_history", "ledger/positions", "ledger/realized", "live/daily_bars",
+    "live/snapshots", "published/warehouse", "raw/flex_archive", "raw/flex_ingest_log",
+    "raw/flex_rows", "recon/actions", "recon/discrepancies", "recon/proposals", "recon/runs",
 ]
 REPLAYED = {dg.AssetKey(["core", t]) for t in (
     "trades", "closed_lots", "transfers", "corporate_actions", "option_events", "open_positions")}
@@ -55,9 +55,8 @@ def test_asset_graph_is_pinned():
 def test_jobs_schedules_and_checks():
     repo = defs.get_repository_def()
     assert sorted(j for j in repo.job_names if not j.startswith("__")) == [
-        "analytics", "analytics_report", "flex_ingest", "flex_ingest_ledger", "ledger_rebuild",
-        "ledger_reconcile",
-        "live_reconcile", "live_snapshot", "reconcile"]
+        "analytics", "analytics_report", "daily_bars", "flex_ingest", "flex_ingest_ledger",
+        "ledger_rebuild", "ledger_reconcile", "live_reconcile", "live_snapshot", "reconcile"]
     assert repo.get_schedule_def("flex_nightly").default_status.value == "RUNNING"
     intraday = repo.get_schedule_def("live_reconcile_intraday")
     assert intraday.cron_schedule == "*/5 9-16 * * 1-5"

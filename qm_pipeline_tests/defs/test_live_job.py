@@ -17,6 +17,7 @@ import pytest
 from qm_pipeline.definitions import defs
 from qm_pipeline.defs.live.resources import IBGatewayResource
 from qm_pipeline.defs.resources import WarehouseResource
+from qm_pipeline.lib.analytics.prices import rebuild_prices
 from qm_pipeline.lib.ib.client import LIBRARY, LOGGER_NAMES
 from qm_pipeline.lib.ib.rows import TABLES
 from qm_pipeline.lib.live.store import snapshot_counts
@@ -134,7 +135,8 @@ def test_a_snapshot_run_stores_one_complete_snapshot(
     written = {t: meta[f"rows_{t}"] for t in TABLES}
     assert written == {"snapshots": 1, "accounts": 2, "account_values": 61, "account_summary": 28,
                        "portfolio_items": 6, "positions": 6, "open_orders": 5,
-                       "completed_orders": 2, "executions": 4, "pnl": 8, "contract_details": 4}
+                       "completed_orders": 2, "executions": 4, "pnl": 8, "contract_details": 4,
+                       "option_greeks": 2}
     with warehouse.transaction() as tx:
         assert snapshot_counts(tx, sid) == written
     assert live_counts(warehouse) == written  # one snapshot, nothing else
@@ -226,7 +228,7 @@ def test_a_connection_dropped_once_is_retried_and_stored_once(
     assert result.success
     assert len(gw.server.faults.fired) == 1
     assert len(gw.server.requests_named("START_API")) == 2  # a fresh connection, from the top
-    retried = [r.getMessage() for r in caplog.records if r.name == "qm_pipeline.lib.ib.snapshot"]
+    retried = [r.getMessage() for r in caplog.records if r.name == "qm_pipeline.lib.ib.session"]
     assert len(retried) == 1 and retried[0].startswith("snapshot attempt 1 of 2 failed: "
                                                        "reqAccountUpdates(DU1234567)")
     (materialization,) = result.asset_materializations_for_node(STEP)
@@ -237,5 +239,77 @@ def test_a_connection_dropped_once_is_retried_and_stored_once(
     assert live_counts(warehouse) == {
         "snapshots": 1, "accounts": 2, "account_values": 61, "account_summary": 28,
         "portfolio_items": 6, "positions": 6, "open_orders": 5, "completed_orders": 2,
-        "executions": 4, "pnl": 8, "contract_details": 6}
+        "executions": 4, "pnl": 8, "contract_details": 6, "option_greeks": 2}
     assert scalar(warehouse, "SELECT count(DISTINCT snapshot_id) FROM live.account_values") == 1
+
+
+def run_daily_bars(instance: dg.DagsterInstance, settings: Settings, gw: GatewayThread,
+                   **config: Any) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def("daily_bars").execute_in_process(
+        instance=instance, raise_on_error=False,
+        run_config={"ops": {"live__daily_bars": {"config": config}},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        resources={
+            "warehouse": WarehouseResource(database_url=settings.database_url,
+                                           data_dir=str(settings.data_dir)),
+            "ib_gateway": IBGatewayResource(host=gw.host, port=gw.port, connect_timeout=5.0,
+                                            request_timeout=1.0, retries=0),
+        },
+    )
+
+
+def test_the_benchmarks_daily_bars_are_stored_once_and_become_its_prices(
+        warehouse: Warehouse, settings: Settings, instance: dg.DagsterInstance,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QM_BENCHMARK", "spy")
+    state = default_state()
+    gw = GatewayThread(state, FaultPlan())
+    gw.start()
+    try:
+        first = run_daily_bars(instance, settings, gw)
+        again = run_daily_bars(instance, settings, gw, duration="1 M")
+    finally:
+        gw.stop()
+
+    assert first.success and again.success
+    (client,) = {r.client_id for r in gw.server.requests_named("REQ_HISTORICAL_DATA")}
+    assert client == 18  # its own client id: it may run beside a snapshot
+    want = state.daily_bars[SPY]
+    meta = {k: v.value for k, v in
+            first.asset_materializations_for_node("live__daily_bars")[0].metadata.items()}
+    assert meta == {"symbol": "SPY", "conid": SPY, "what_to_show": "ADJUSTED_LAST",
+                    "first": want[0].day.isoformat(), "last": want[-1].day.isoformat(),
+                    "rows": len(want)}
+    stored = rows(warehouse, "SELECT date, close, conid FROM live.daily_bars ORDER BY date")
+    assert [(d, c) for d, c, _ in stored] == [(b.day, b.close) for b in want]  # no day twice
+    assert {conid for *_, conid in stored} == {str(SPY)}
+
+    drop = settings.data_dir / "benchmarks"
+    drop.mkdir(parents=True)
+    (drop / "SPY.csv").write_text(f"date,close\n{want[-1].day},999.99\n")  # the user's file wins
+    with warehouse.transaction() as tx:
+        rebuild_prices(tx, drop)
+    prices = rows(warehouse, "SELECT date, price, conid, source, source_ref FROM core.prices "
+                  "WHERE instrument_id = 'BENCH:SPY' ORDER BY date")
+    assert [(d, p) for d, p, *_ in prices] == [(b.day, b.close) for b in want[:-1]] + [
+        (want[-1].day, Decimal("999.99"))]
+    assert {(conid, source) for _, _, conid, source, _ in prices[:-1]} == {
+        (None, "benchmark_live")}
+    assert prices[0][4].startswith(f"live.daily_bars:ADJUSTED_LAST/{SPY}@")
+    assert prices[-1][3:] == ("benchmark_csv", "SPY.csv:2")
+
+
+def test_daily_bars_that_never_arrive_store_nothing(
+        warehouse: Warehouse, settings: Settings, instance: dg.DagsterInstance) -> None:
+    gw = start(NeverEnd(request="REQ_HISTORICAL_DATA"))
+    try:
+        result = run_daily_bars(instance, settings, gw, symbol="SPY")
+    finally:
+        gw.stop()
+
+    assert not result.success
+    (event,) = [e for e in result.all_events if e.is_step_failure]
+    description = event.step_failure_data.user_failure_data.description
+    assert description.startswith("Daily bars of SPY not fetched, nothing stored: "
+                                   "reqHistoricalData: no complete answer within 2 s")
+    assert scalar(warehouse, "SELECT count(*) FROM live.daily_bars") == 0

@@ -12,22 +12,25 @@ def _env_int(name: str, default: int) -> int:
 
 
 class IBGatewayResource(dg.ConfigurableResource):
-    """Where TWS or IB Gateway listens (QM_IB_HOST, QM_IB_PORT, QM_IB_CLIENT_ID), which
-    accounts to read (empty: all managed ones), timeouts (never unbounded) and read-only
-    mode. IB Gateway's defaults are 4001 (live) and 4002 (paper); TWS uses 7496 / 7497."""
+    """Where TWS or IB Gateway listens (QM_IB_HOST, QM_IB_PORT, QM_IB_CLIENT_ID and
+    QM_IB_HISTORY_CLIENT_ID), which accounts to read (empty: all managed ones), timeouts
+    (never unbounded) and read-only mode. IB Gateway's defaults are 4001 (live) and 4002
+    (paper); TWS uses 7496 / 7497."""
 
     host: str = "127.0.0.1"
     port: int = 4001
     client_id: int = 17
+    history_client_id: int = 18
+    """The daily-bars fetch's own id, so it can run beside a snapshot."""
     accounts: list[str] = []  # noqa: RUF012 (pydantic copies defaults)
     connect_timeout: float = 10.0
     request_timeout: float = 30.0
     readonly: bool = True
     retries: int = 2
 
-    def settings(self) -> SnapshotSettings:
+    def settings(self, client_id: int | None = None) -> SnapshotSettings:
         return SnapshotSettings(
-            host=self.host, port=self.port, client_id=self.client_id,
+            host=self.host, port=self.port, client_id=client_id or self.client_id,
             accounts=tuple(self.accounts), connect_timeout=self.connect_timeout,
             request_timeout=self.request_timeout, readonly=self.readonly,
             retries=self.retries,
@@ -40,5 +43,6 @@ def gateway_from_env() -> IBGatewayResource:
         host=os.environ.get("QM_IB_HOST", "127.0.0.1"),
         port=_env_int("QM_IB_PORT", 4001),
         client_id=_env_int("QM_IB_CLIENT_ID", 17),
+        history_client_id=_env_int("QM_IB_HISTORY_CLIENT_ID", 18),
         accounts=accounts,
     )

@@ -38,12 +38,17 @@ class AnalyticsConfig:
     simulations: int = SIMULATIONS
 
 
+def benchmark_from_env() -> str | None:
+    """QM_BENCHMARK, as the symbol it names (also what `live/daily_bars` fetches)."""
+    return (os.environ.get("QM_BENCHMARK") or "").strip().upper() or None
+
+
 def config_from_env(data_dir: Path) -> AnalyticsConfig:
     env = os.environ.get
     sector_map = Path(env("QM_SECTOR_MAP") or data_dir / "mappings" / "sectors.csv")
     mar = env("QM_SORTINO_MAR")
     return AnalyticsConfig(
-        benchmark=(env("QM_BENCHMARK") or "").strip().upper() or None,
+        benchmark=benchmark_from_env(),
         risk_free_rate=_number("QM_RISK_FREE_RATE", 0.0),
         mar=None if not mar else _number("QM_SORTINO_MAR", 0.0),
         single_name_limit=_number("QM_LIMIT_SINGLE_NAME", 0.25),

@@ -4,9 +4,12 @@ Sources, best first for a given instrument and day (each row names its source an
 it came from, so a price can be traced):
 1. `benchmark_csv`: QM_DATA_DIR/benchmarks/<SYMBOL>.csv (`date,close`), as instrument
    `BENCH:<SYMBOL>` (no conid): the benchmark drop folder;
-2. `flex_mark`: OpenPositions' `markPrice` at each report date (IB's closing mark);
-3. `flex_close`: the `closePrice` IB writes on every execution of that day;
-4. `live_mark`: the market price of a complete live snapshot (the newest of the day).
+2. `benchmark_live`: the closes of `live.daily_bars` (TWS's historical data, fetched by the
+   `live/daily_bars` asset), also as `BENCH:<SYMBOL>`: adjusted closes are not marks of a
+   held position, so they carry no conid; `ADJUSTED_LAST` wins over `TRADES` on a day;
+3. `flex_mark`: OpenPositions' `markPrice` at each report date (IB's closing mark);
+4. `flex_close`: the `closePrice` IB writes on every execution of that day;
+5. `live_mark`: the market price of a complete live snapshot (the newest of the day).
 
 The table is rebuilt whole in one transaction (a rerun writes the same rows). A benchmark
 file with a bad row stops the build with the file, row and field named, and the
@@ -33,24 +36,29 @@ PRICES = pa.schema([
     ("currency", pa.string()),
     ("date", pa.date32()),
     ("price", PRICE),
-    ("source", pa.string()),  # benchmark_csv, flex_mark, flex_close, live_mark
-    ("source_ref", pa.string()),  # file sha256:line, snapshot id, or csv path:row
+    ("source", pa.string()),  # benchmark_csv, benchmark_live, flex_mark, flex_close, live_mark
+    ("source_ref", pa.string()),  # file sha256:line, snapshot id, bars fetched, csv path:row
 ])
 BENCHMARK_PREFIX = "BENCH:"
 
 _CANDIDATES = (
-    "SELECT conid, conid, symbol, currency, report_date, mark_price, 2, 'flex_mark', "
+    "SELECT conid, conid, symbol, currency, report_date, mark_price, 3, 'flex_mark', "
     "file_sha256 || ':' || CAST(source_line AS VARCHAR) FROM core.open_positions "
     "WHERE mark_price IS NOT NULL AND (level_of_detail = 'SUMMARY' OR level_of_detail IS NULL) "
-    "UNION ALL SELECT conid, conid, symbol, currency, trade_date, close_price, 3, 'flex_close', "
+    "UNION ALL SELECT conid, conid, symbol, currency, trade_date, close_price, 4, 'flex_close', "
     "file_sha256 || ':' || CAST(source_line AS VARCHAR) FROM core.trades "
     "WHERE close_price IS NOT NULL AND close_price <> 0 AND conid IS NOT NULL"
 )
 _LIVE = (
     " UNION ALL SELECT p.conid, p.conid, p.symbol, p.currency, CAST(s.taken_at AS DATE), "
-    "p.market_price, 4, 'live_mark', s.snapshot_id || '@' || CAST(s.taken_at AS VARCHAR) "
+    "p.market_price, 5, 'live_mark', s.snapshot_id || '@' || CAST(s.taken_at AS VARCHAR) "
     "FROM live.portfolio_items p JOIN live.snapshots s ON s.snapshot_id = p.snapshot_id "
     "WHERE s.status = 'complete' AND p.market_price IS NOT NULL"
+)
+_BARS = (
+    f" UNION ALL SELECT '{BENCHMARK_PREFIX}' || symbol, NULL, symbol, currency, date, close, 2, "
+    "'benchmark_live', 'live.daily_bars:' || what_to_show || '/' || conid || '@' || "
+    "CAST(fetched_at AS VARCHAR) FROM live.daily_bars WHERE close IS NOT NULL"
 )
 
 
@@ -59,7 +67,9 @@ def rebuild_prices(tx: Tx, benchmark_dir: Path) -> dict[str, int]:
     benchmarks = read_benchmarks(benchmark_dir)
     tx.ensure_table("core", "prices", PRICES)
     tx.execute("DELETE FROM core.prices")
-    live = _LIVE if "portfolio_items" in tx.tables("live") else ""
+    live_tables = tx.tables("live")
+    live = (_LIVE if "portfolio_items" in live_tables else "") + (
+        _BARS if "daily_bars" in live_tables else "")
     with tx.readable(benchmarks) as bench:
         tx.execute(
             "INSERT INTO core.prices SELECT instrument_id, conid, symbol, currency, date, price, "

@@ -1,47 +1,34 @@
-"""One snapshot attempt: a fresh connection, every request bounded, any shortfall fatal.
+"""One snapshot attempt: every table for the selected accounts over one `Session`.
 
-The client library reports many failures only through its logs or its error event (an
-error for a request without a reqId never ends that request; a dropped socket leaves
-non-future waits hanging). Every step therefore races its request against an "abort"
-future that the error, disconnect and API-error events complete, and against the request
-timeout. A step that does not see its END raises `SnapshotError`: no partial table ever
-leaves this module.
+Each request is a bounded step of the session, so any shortfall raises `SnapshotError`:
+no partial table ever leaves this module. IB's option model values are the one optional
+part: an option whose market data the account is not subscribed to gets a row saying so.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import copy
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from qm_pipeline.lib.ib import rows
 from qm_pipeline.lib.ib.client import (
-    IB,
     LIBRARY,
     LIBRARY_VERSION,
     Contract,
     ExecutionFilter,
     RequestError,
-    connect_options,
 )
 from qm_pipeline.lib.ib.model import Snapshot, SnapshotError, SnapshotSettings
+from qm_pipeline.lib.ib.session import Session
 
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-CLIENT_ID_IN_USE = 326
-TRANSIENT_CODES = frozenset({502, 504, 1100, 1101, 1300, 2110})
-"""Errors a reconnect can cure: not connected, connectivity lost, socket port reset."""
-
-
-def _informational(code: int) -> bool:
-    """The 21xx farm-status notices, except 2110 (TWS lost its server: data is stale)."""
-    return 2100 <= code < 2200 and code != 2110
+OPTION_TYPES = frozenset({"OPT", "FOP"})
+SNAPSHOT_SECONDS = 11.0
+"""How long TWS may take to complete a market-data snapshot (it waits up to 11 s for ticks)."""
 
 
 def _valued(pnl: Any) -> bool:
@@ -52,22 +39,14 @@ def _valued(pnl: Any) -> bool:
     return not any(isinstance(v, float) and math.isnan(v) for v in values)
 
 
-class _Attempt:
-    """Connect, collect every table for the selected accounts, disconnect."""
+class _Attempt(Session):
+    """Collect every table for the selected accounts."""
 
     def __init__(
         self, settings: SnapshotSettings, known_conids: frozenset[int] | None, attempt: int
     ) -> None:
-        self.settings = settings
+        super().__init__(settings, attempt)
         self.known_conids = known_conids
-        self.attempt = attempt
-        self.ib = IB()
-        self.ib.RequestTimeout = settings.request_timeout
-        self.ib.RaiseRequestErrors = True
-        self.ib.client.MaxRequests = settings.max_requests_per_second
-        self._abort: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._request: str = "connect"
-        self._account: str | None = None
         self._completed_states: dict[int, Any] = {}
         self._capture_completed_states()
 
@@ -86,124 +65,9 @@ class _Attempt:
 
         wrapper.completedOrder = capture
 
-    # -- failure plumbing -------------------------------------------------------------
-
-    @property
-    def _address(self) -> str:
-        return f"{self.settings.host}:{self.settings.port}"
-
-    def _error(self, text: str, *, retryable: bool, account: str | None = None) -> SnapshotError:
-        """An error about the request in flight: `request(account): text`."""
-        account = account or self._account
-        label = f"{self._request}({account})" if account else self._request
-        return SnapshotError(
-            f"{label}: {text}", request=self._request, account=account, retryable=retryable
-        )
-
-    def _fail(self, error: SnapshotError) -> None:
-        if not self._abort.done():
-            self._abort.set_exception(error)
-
-    def _raise_if_aborted(self) -> None:
-        if self._abort.done():
-            error = self._abort.exception()
-            assert isinstance(error, SnapshotError)
-            raise error
-
-    def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
-        if _informational(code):
-            return
-        if code == CLIENT_ID_IN_USE:
-            text = (
-                f"client id {self.settings.client_id} is already in use at {self._address} "
-                "(error 326); set another SnapshotSettings.client_id"
-            )
-            self._fail(self._error(text, retryable=False))
-            return
-        text = f"error {code} (reqId {req_id}): {message}"
-        where = f"conid {contract.conId}" if contract is not None else None
-        self._fail(self._error(text, retryable=code in TRANSIENT_CODES, account=where))
-
-    def _on_lost(self, *_reason: Any) -> None:
-        self._fail(self._error(f"connection to {self._address} lost", retryable=True))
-
-    def _on_api_error(self, message: str) -> None:
-        self._fail(self._error(f"connection to {self._address} failed: {message}", retryable=True))
-
-    async def _step(
-        self,
-        request: str,
-        awaitable: Awaitable[T],
-        *,
-        account: str | None = None,
-        timeout: float | None = None,
-        missing: Callable[[], str] | None = None,
-    ) -> T:
-        """Await one request, bounded by the timeout and aborted by any fatal event."""
-        self._request, self._account = request, account
-        self._raise_if_aborted()
-        task = asyncio.ensure_future(awaitable)
-        limit = timeout or self.settings.request_timeout
-        await asyncio.wait({task, self._abort}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-        if not task.done():
-            await _discard(task)
-            self._raise_if_aborted()
-            detail = f"; {missing()}" if missing else ""
-            raise self._error(f"no complete answer within {limit:g} s{detail}", retryable=True)
-        try:
-            return task.result()
-        except RequestError as exc:
-            text = f"error {exc.code}: {exc.message}"
-            raise self._error(text, retryable=exc.code in TRANSIENT_CODES) from exc
-        except TimeoutError as exc:
-            raise self._error(f"timed out ({exc!r})", retryable=True) from exc
-        except OSError as exc:  # ConnectionError and ConnectionRefusedError included
-            verb = "failed" if request == "connect" else "lost"
-            text = f"connection to {self._address} {verb}: {exc!r}"
-            raise self._error(text, retryable=True) from exc
-
-    # -- the attempt ------------------------------------------------------------------
-
-    async def run(self) -> Snapshot:
-        ib = self.ib
-        hooks = [
-            (ib.errorEvent, self._on_error),
-            (ib.disconnectedEvent, self._on_lost),
-            # Before the API is ready the client reports a closed socket only here.
-            (ib.client.conn.disconnected, self._on_lost),
-            (ib.client.apiError, self._on_api_error),
-        ]
-        for event, handler in hooks:
-            event += handler
-        try:
-            return await self._collect()
-        finally:
-            for event, handler in hooks:
-                event -= handler
-            # IB.disconnect() raises when the handshake finished but the API never got ready.
-            if ib.client.isReady():
-                ib.disconnect()
-            else:
-                ib.client.disconnect()
-            if self._abort.done():
-                self._abort.exception()  # retrieved: an abort after the fact is not news
-
-    async def _collect(self) -> Snapshot:
+    async def collect(self) -> Snapshot:
         s, ib = self.settings, self.ib
         taken_at = datetime.now(UTC)
-        # connect() runs its own startup requests, each bounded by the connect timeout.
-        await self._step(
-            "connect",
-            ib.connectAsync(
-                s.host,
-                s.port,
-                clientId=s.client_id,
-                timeout=s.connect_timeout,
-                readonly=s.readonly,
-                **connect_options(),
-            ),
-            timeout=s.connect_timeout * 4,
-        )
         accounts = self._select_accounts(ib.managedAccounts())
         wanted = set(accounts)
         server_time = await self._step("reqCurrentTime", ib.reqCurrentTimeAsync())
@@ -220,11 +84,10 @@ class _Attempt:
         position_rows = [rows.position_row(p) for p in positions]
         held = {r["conid"] for r in [*position_rows, *open_orders, *completed, *executions]}
         details = await self._contract_details(held)
+        greeks = await self._option_greeks(positions)
         pnl = await self._pnl(accounts, positions)
 
-        self._raise_if_aborted()
-        if not ib.isConnected():
-            raise SnapshotError(f"connection to {self._address} lost", retryable=True)
+        self._ensure_connected()
         snapshot_id = uuid.uuid4().hex
         header = {
             "snapshot_id": snapshot_id,
@@ -255,6 +118,7 @@ class _Attempt:
             executions=executions,
             pnl=pnl,
             contract_details=details,
+            option_greeks=greeks,
         )
 
     def _select_accounts(self, managed: list[str]) -> list[str]:
@@ -318,11 +182,6 @@ class _Attempt:
         unique = {f.execution.execId: f for f in fills if f.execution.acctNumber in wanted}
         return [rows.execution_row(f, reports.get(exec_id)) for exec_id, f in unique.items()]
 
-    def _paced(self, requests: int) -> float:
-        """Request timeout plus the time the client's pacing needs to send `requests`."""
-        rate = self.settings.max_requests_per_second
-        return self.settings.request_timeout + (requests / rate if rate else 0)
-
     async def _pnl(self, accounts: list[str], positions: list[Any]) -> list[rows.Row]:
         """Account PnL and PnL per position, waited for until every value is in.
 
@@ -367,6 +226,29 @@ class _Attempt:
             rows.pnl_single_row(sub) if hasattr(sub, "conId") else rows.pnl_row(sub) for sub in subs
         ]
 
+    async def _option_greeks(self, positions: list[Any]) -> list[rows.Row]:
+        """IB's model values (implied volatility and Greeks) for each option held, from one
+        market-data snapshot per contract; a row with a note where there are none."""
+        held = {p.contract.conId: p.contract for p in positions
+                if p.contract.secType in OPTION_TYPES}
+        if not self.settings.option_greeks or not held:
+            return []
+        tasks = [asyncio.ensure_future(self.ib.reqTickersAsync(_routable(c)))
+                 for c in held.values()]
+
+        async def all_tickers() -> list[Any]:
+            return await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            answers, notes = await self._tolerant_step(
+                "reqMktData(snapshot)", all_tickers, held,
+                timeout=self._paced(len(tasks)) + SNAPSHOT_SECONDS)
+        finally:
+            for task in tasks:
+                task.cancel()
+        return [rows.option_greeks_row(contract, *_ticker_or_note(answer, notes.get(conid)))
+                for (conid, contract), answer in zip(held.items(), answers, strict=True)]
+
     async def _contract_details(self, held: Iterable[int]) -> list[rows.Row]:
         """Details for the conids the caller does not know yet (None: all of them)."""
         known = self.known_conids or frozenset()
@@ -401,12 +283,23 @@ class _Attempt:
         return match[0]
 
 
-async def _discard(task: asyncio.Future[Any]) -> None:
-    """Cancel a request we stopped waiting for and let it unwind (its error is moot)."""
-    task.cancel()
-    await asyncio.wait({task}, timeout=1)
-    if task.done() and not task.cancelled():
-        task.exception()
+def _routable(contract: Any) -> Any:
+    """The position's contract, with SMART routing where TWS sent no exchange."""
+    routable = copy.copy(contract)
+    routable.exchange = contract.exchange or "SMART"
+    return routable
+
+
+def _ticker_or_note(answer: Any, note: str | None) -> tuple[Any, str | None]:
+    """(ticker, None), or (None, why there are no model values)."""
+    if isinstance(answer, BaseException):
+        if isinstance(answer, RequestError):
+            return None, note or f"error {answer.code}: {answer.message}"
+        return None, note or repr(answer)
+    ticker = answer[0]
+    if ticker.modelGreeks is None:
+        return None, note or "the snapshot carried no model values"
+    return ticker, None
 
 
 def _unique_trades(trades: Iterable[Any]) -> list[Any]:
@@ -418,4 +311,5 @@ async def collect(
     settings: SnapshotSettings, known_conids: frozenset[int] | None, attempt: int
 ) -> Snapshot:
     """Take one snapshot over one fresh connection, or raise `SnapshotError`."""
-    return await _Attempt(settings, known_conids, attempt).run()
+    session = _Attempt(settings, known_conids, attempt)
+    return await session.run(session.collect)

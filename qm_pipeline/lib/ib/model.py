@@ -35,6 +35,8 @@ class SnapshotSettings:
     """Seconds before the first retry; doubles for each further one."""
     backoff_max: float = 30.0
     max_requests_per_second: int = 45
+    option_greeks: bool = True
+    """Ask for IB's model values (a market-data snapshot) for each option position."""
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "request_timeout"):
@@ -89,6 +91,7 @@ class Snapshot:
     executions: list[Row]
     pnl: list[Row]
     contract_details: list[Row]
+    option_greeks: list[Row]
 
     def tables(self) -> dict[str, list[Row]]:
         """Table name -> rows, in `TABLES` order."""

@@ -140,8 +140,24 @@ TABLES: dict[str, tuple[str, ...]] = {
         "under_symbol",
         "contract_month",
     ),
+    "option_greeks": (
+        *CONTRACT_COLUMNS,
+        "market_data_type",
+        "implied_vol",
+        "delta",
+        "gamma",
+        "vega",
+        "theta",
+        "option_price",
+        "underlying_price",
+        "pv_dividend",
+        "note",
+    ),
 }
 """Table -> columns, in order: the one declaration of the snapshot's shape."""
+
+GREEKS = ("implied_vol", "delta", "gamma", "vega", "theta")
+"""Model outputs, kept as the floats IB computes them in (prices beside them are Decimal)."""
 
 
 def dec(x: float | Decimal | None) -> Decimal | None:
@@ -370,3 +386,31 @@ def contract_details_row(details: Any) -> Row:
         "under_symbol": _opt(details.underSymbol),
         "contract_month": _opt(details.contractMonth),
     }
+
+
+def option_greeks_row(contract: Any, ticker: Any | None, note: str | None) -> Row:
+    """IB's model values for one option (`ticker.modelGreeks`), or `note` saying why not.
+
+    Units are IB's: vega per volatility point, theta per calendar day, delta and gamma per
+    unit of the underlying; the option and underlying prices are IB's model inputs."""
+    model = ticker.modelGreeks if ticker is not None else None
+    values: Row = dict.fromkeys((*GREEKS, "option_price", "underlying_price", "pv_dividend"))
+    if model is not None:
+        values |= {name: _float(getattr(model, attr)) for name, attr in _MODEL_FIELDS.items()}
+        values |= {"option_price": dec(model.optPrice), "underlying_price": dec(model.undPrice),
+                   "pv_dividend": dec(model.pvDividend)}
+    return {
+        **contract_columns(contract),
+        "market_data_type": ticker.marketDataType if ticker is not None else None,
+        **values,
+        "note": note,
+    }
+
+
+_MODEL_FIELDS = {"implied_vol": "impliedVol", "delta": "delta", "gamma": "gamma",
+                 "vega": "vega", "theta": "theta"}
+
+
+def _float(x: float | None) -> float | None:
+    """A model value; NaN, infinities and IB's unset double are None."""
+    return None if x is None or not math.isfinite(x) or x == UNSET_DOUBLE else float(x)

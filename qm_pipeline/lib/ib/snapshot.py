@@ -10,16 +10,14 @@ an unknown, never an empty portfolio (DOMAIN.md §3).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable
 
 from qm_pipeline.lib.ib.collect import collect
 from qm_pipeline.lib.ib.model import Snapshot, SnapshotError, SnapshotSettings
 from qm_pipeline.lib.ib.rows import TABLES
+from qm_pipeline.lib.ib.session import retried
 
 __all__ = ["TABLES", "Snapshot", "SnapshotError", "SnapshotSettings", "take_snapshot"]
-
-log = logging.getLogger(__name__)
 
 
 async def take_snapshot_async(
@@ -27,21 +25,7 @@ async def take_snapshot_async(
 ) -> Snapshot:
     """`take_snapshot` for callers already inside an event loop."""
     known = frozenset(known_conids) if known_conids is not None else None
-    attempts = settings.retries + 1
-    attempt, delay = 1, settings.backoff
-    while True:
-        try:
-            return await collect(settings, known, attempt)
-        except SnapshotError as exc:
-            if not exc.retryable or attempt == attempts:
-                exc.add_note(f"snapshot gave up after attempt {attempt} of {attempts}")
-                raise
-            log.warning(
-                "snapshot attempt %d of %d failed: %s; retrying in %.1f s",
-                attempt, attempts, exc, delay,
-            )  # fmt: skip
-        await asyncio.sleep(delay)
-        attempt, delay = attempt + 1, min(delay * 2, settings.backoff_max)
+    return await retried(settings, lambda n: collect(settings, known, n), "snapshot")
 
 
 def take_snapshot(

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from qm_pipeline.lib.ib.model import Snapshot
 from qm_pipeline.lib.ib.rows import TABLES
+from qm_pipeline.lib.live import bars
 from qm_pipeline.lib.live.tables import VIEWS, live_rows, live_schema, snapshots_schema
 from qm_pipeline.lib.warehouse.engine import Tx, q, qualified
 
@@ -23,6 +24,7 @@ def create_live_schema(tx: Tx) -> None:
     for table in TABLES:
         schema = snapshots_schema() if table == "snapshots" else live_schema(table)
         tx.ensure_table("live", table, schema)
+    tx.ensure_table("live", bars.TABLE, bars.bars_schema())
     create_live_views(tx)
 
 

@@ -12,18 +12,21 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pyarrow as pa
 
 from qm_pipeline.lib.flex.cast import DECIMAL, DECIMAL_SCALE
-from qm_pipeline.lib.ib.rows import TABLES
+from qm_pipeline.lib.ib.rows import GREEKS, TABLES
 
 _DECIMALS = {
     "strike", "multiplier", "position", "market_price", "market_value", "average_cost",
     "unrealized_pnl", "realized_pnl", "avg_cost", "value_decimal", "total_quantity",
     "lmt_price", "aux_price", "filled", "remaining", "avg_fill_price", "filled_quantity",
     "shares", "price", "cum_qty", "avg_price", "commission", "daily_pnl", "min_tick",
+    "option_price", "underlying_price", "pv_dividend",
 }
 _INTEGERS = {"port", "client_id", "server_version", "attempts", "order_id", "perm_id",
-             "parent_id", "parent_perm_id", "liquidation", "last_liquidity"}
+             "parent_id", "parent_perm_id", "liquidation", "last_liquidity",
+             "market_data_type"}
 _TIMES = {"taken_at", "server_time", "completed_time", "time"}
 _FLAGS = {"is_paper", "outside_rth"}
+_FLOATS = set(GREEKS)
 # Same name, other meaning: pnl.value is money, account_values.value is IB's text.
 _OVERRIDES = {("pnl", "value"): DECIMAL}
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)
@@ -40,6 +43,8 @@ def column_type(table: str, column: str) -> pa.DataType:
         return pa.timestamp("s")  # UTC
     if column in _FLAGS:
         return pa.bool_()
+    if column in _FLOATS:
+        return pa.float64()
     return pa.string()  # ids such as conid stay text, as in core.instruments
 
 
@@ -49,7 +54,7 @@ def live_schema(table: str) -> pa.Schema:
     return pa.schema(head + [pa.field(c, column_type(table, c)) for c in columns])
 
 
-def _value(value: object, kind: pa.DataType) -> object:
+def column_value(value: object, kind: pa.DataType) -> object:
     """A collector value as the warehouse stores it. Client floats arrive as the Decimal of
     their shortest repr; digits past the 12th decimal are float noise and are rounded."""
     if value is None:
@@ -71,7 +76,7 @@ def live_rows(table: str, rows: list[dict], snapshot_id: str) -> pa.Table:
             columns[field.name] = pa.array([snapshot_id] * len(rows), pa.string())
         else:
             columns[field.name] = pa.array(
-                [_value(r.get(field.name), field.type) for r in rows], field.type)
+                [column_value(r.get(field.name), field.type) for r in rows], field.type)
     return pa.Table.from_pydict(columns, schema=schema)
 
 

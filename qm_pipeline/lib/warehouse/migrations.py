@@ -80,6 +80,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Tx], None]]] = [
      _v3_ledger),
     (4, "reconciliation: runs, breaks across runs, actions, proposals; ledger.orders",
      _v4_recon),
+    (5, "live: IB's option model values per snapshot, daily bars from historical data",
+     _v2_live),  # additive: creates the tables the live schema gained since v2
 ]
 
 

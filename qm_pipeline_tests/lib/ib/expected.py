@@ -215,7 +215,23 @@ def expected_tables(
                 "contract_month": inst.contract_month or None,
             }
         )
+    options = {p.instrument.conid: p.instrument for a in selected for p in a.positions
+               if p.instrument.sec_type in ("OPT", "FOP")}
+    out["option_greeks"] = [_greeks(inst, state) for inst in options.values()]
     return out
+
+
+def _greeks(inst: Instrument, state: GatewayState) -> Row:
+    """IB's model values as the simulator states them; a note where it has none."""
+    model = state.option_models.get(inst.conid)
+    greeks = ("implied_vol", "delta", "gamma", "vega", "theta")
+    prices = ("option_price", "underlying_price", "pv_dividend")
+    if model is None:
+        return {**_contract(inst), "market_data_type": None, **dict.fromkeys(greeks),
+                **dict.fromkeys(prices), "note": "the snapshot carried no model values"}
+    return {**_contract(inst), "market_data_type": 1,
+            **{g: float(getattr(model, g)) for g in greeks},
+            **{c: getattr(model, c) for c in prices}, "note": None}
 
 
 def _key(row: Row) -> tuple[str, ...]:

@@ -64,7 +64,7 @@ def columns(warehouse: Warehouse, table: str) -> dict[str, tuple[str, int | None
 def test_migrate_makes_the_live_tables_and_views(warehouse: Warehouse) -> None:
     kinds = dict(rows(warehouse, "SELECT table_name, table_type FROM information_schema.tables "
                       "WHERE table_schema = 'live'"))
-    assert {t for t, k in kinds.items() if k == "BASE TABLE"} == set(TABLES)
+    assert {t for t, k in kinds.items() if k == "BASE TABLE"} == {*TABLES, "daily_bars"}
     assert {t for t, k in kinds.items() if k == "VIEW"} == set(VIEWS) == {
         "account_snapshots", "position_snapshots", "latest_account_snapshots",
         "latest_position_snapshots", "executions_with_trades"}
@@ -96,7 +96,8 @@ def test_a_snapshot_is_stored_whole_with_its_values(warehouse: Warehouse,
     assert written == {t: len(r) for t, r in snapshot.tables().items()}
     assert written == {"snapshots": 1, "accounts": 2, "account_values": 61, "account_summary": 28,
                        "portfolio_items": 6, "positions": 6, "open_orders": 5,
-                       "completed_orders": 2, "executions": 4, "pnl": 8, "contract_details": 6}
+                       "completed_orders": 2, "executions": 4, "pnl": 8, "contract_details": 6,
+                       "option_greeks": 2}
     with warehouse.transaction() as tx:
         assert snapshot_counts(tx, sid) == written
         for table in TABLES:  # nothing stored under any other id

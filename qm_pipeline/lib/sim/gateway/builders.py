@@ -19,11 +19,13 @@ from qm_pipeline.lib.sim.gateway.state import (
     CENT,
     AccountState,
     AccountValue,
+    Bar,
     CompletedOrder,
     Execution,
     GatewayState,
     Instrument,
     OpenOrder,
+    OptionModel,
     Position,
 )
 
@@ -282,7 +284,37 @@ def default_state() -> GatewayState:
             ),
         ],
     )  # fmt: skip
-    return GatewayState([first, second], {qqq.conid: qqq}, next_order_id=20)
+    models = {
+        aapl_call.conid: OptionModel(
+            d("0.2431"), d("0.4612"), d("14.3312"), d("0.9612"), d("0.0098"), d("0.6105"),
+            d("-0.0512"), d("189.50"),
+        ),
+        aapl_put.conid: OptionModel(
+            d("0.2705"), d("-0.1523"), d("2.1488"), d("0.9612"), d("0.0061"), d("0.3907"),
+            d("-0.0297"), d("189.50"),
+        ),
+    }  # fmt: skip
+    bars = {spy.conid: daily_bars(d("400.00"), years=3, seed=spy.conid)}
+    return GatewayState(
+        [first, second], {qqq.conid: qqq}, next_order_id=20, option_models=models,
+        daily_bars=bars,
+    )  # fmt: skip
+
+
+def daily_bars(first_close: Decimal, *, years: int, seed: int) -> list[Bar]:
+    """Weekday bars ending today: a seeded random walk in cents, so the same seed gives
+    the same closes to the cent whichever day the state is built."""
+    rng = random.Random(seed)
+    today = datetime.now(UTC).date()
+    day, close, bars = today - timedelta(days=365 * years), first_close, []
+    while day <= today:
+        if day.weekday() < 5:
+            prior, close = close, (close * Decimal(1 + rng.gauss(3e-4, 0.01))).quantize(CENT)
+            high, low = max(prior, close) + CENT * 20, min(prior, close) - CENT * 20
+            volume = Decimal(rng.randint(40_000_000, 90_000_000))
+            bars.append(Bar(day, prior, high, low, close, volume, (high + low) / 2, 250_000))
+        day += timedelta(days=1)
+    return bars
 
 
 _INDUSTRIES = (

@@ -29,6 +29,31 @@ CONTRACT = (
 """The 12 fields `Client.send` expands a Contract into."""
 
 LAYOUTS: dict[In, tuple[str, ...]] = {
+    In.REQ_MKT_DATA: (
+        "version",
+        "req_id",
+        *CONTRACT,
+        "delta_neutral",
+        "generic_ticks",
+        "snapshot",
+        "regulatory_snapshot",
+        "options",
+    ),
+    In.CANCEL_MKT_DATA: ("version", "req_id"),
+    In.REQ_HISTORICAL_DATA: (
+        "req_id",
+        *CONTRACT,
+        "include_expired",
+        "end_date_time",
+        "bar_size",
+        "duration",
+        "use_rth",
+        "what_to_show",
+        "format_date",
+        "keep_up_to_date",
+        "chart_options",
+    ),
+    In.CANCEL_HISTORICAL_DATA: ("version", "req_id"),
     In.PLACE_ORDER: (
         "order_id",
         *CONTRACT,

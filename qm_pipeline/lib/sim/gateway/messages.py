@@ -8,7 +8,8 @@ that is silently dropped, so every count here matters.
 Version deltas handled: ERROR's advancedOrderRejectJson (>= 166), CONTRACT_DATA's
 version/mdSizeMultiplier (< 164) and size increments (163, >= 164), OPEN_ORDER and
 COMPLETED_ORDER's faProfile (< 177) and tails (159, 160, 162, 170), EXECUTION_DATA's
-pendingPriceRevision (>= 178).
+pendingPriceRevision (>= 178). Market data (snapshots with IB's option model) and daily
+historical bars use the layouts of servers below 196, the newest spoken here.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from zoneinfo import ZoneInfo
 from qm_pipeline.lib.sim.gateway.ids import Out
 from qm_pipeline.lib.sim.gateway.state import (
     AccountValue,
+    Bar,
     CompletedOrder,
     Execution,
     Instrument,
     OpenOrder,
+    OptionModel,
     Position,
 )
 from qm_pipeline.lib.sim.gateway.wire import UNSET_DOUBLE, Field
@@ -359,6 +362,48 @@ def pnl_single(req_id: int, pos: Position | None) -> Msg:
         pos.realized_pnl,
         pos.market_value,
     ]
+
+
+def market_data_type(req_id: int, kind: int = 1) -> Msg:
+    """Which data follows: 1 live, 2 frozen, 3 delayed, 4 delayed frozen."""
+    return [Out.MARKET_DATA_TYPE, 1, req_id, kind]
+
+
+MODEL_TICK = 13
+"""modelOptionComputation: IB's own model, what the client files as `modelGreeks`."""
+
+
+def option_computation(req_id: int, model: OptionModel) -> Msg:
+    """TICK_OPTION_COMPUTATION: no version field and a tickAttrib (0: return-based)
+    since sv 156, which both clients read."""
+    return [
+        Out.TICK_OPTION_COMPUTATION,
+        req_id,
+        MODEL_TICK,
+        0,
+        model.implied_vol,
+        model.delta,
+        model.option_price,
+        model.pv_dividend,
+        model.gamma,
+        model.vega,
+        model.theta,
+        model.underlying_price,
+    ]
+
+
+def tick_snapshot_end(req_id: int) -> Msg:
+    return [Out.TICK_SNAPSHOT_END, 1, req_id]
+
+
+def historical_data(req_id: int, start: str, end: str, bars: list[Bar]) -> Msg:
+    """HISTORICAL_DATA: every bar in one message, its start and end as text; no version
+    field (sv >= 124) and no separate END message (that came with sv 196)."""
+    msg: Msg = [Out.HISTORICAL_DATA, req_id, start, end, len(bars)]
+    for bar in bars:
+        msg += [f"{bar.day:%Y%m%d}", bar.open, bar.high, bar.low, bar.close, bar.volume,
+                bar.wap, bar.count]
+    return msg
 
 
 def contract_data(sv: int, req_id: int, inst: Instrument) -> Msg:

@@ -13,13 +13,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from qm_pipeline.lib.sim.gateway import history
 from qm_pipeline.lib.sim.gateway import messages as m
 from qm_pipeline.lib.sim.gateway.decode import Request
 from qm_pipeline.lib.sim.gateway.ids import In
 from qm_pipeline.lib.sim.gateway.state import Execution, GatewayState, Instrument, OpenOrder
 
+NO_HISTORICAL_DATA = 162
 NO_SECURITY_DEFINITION = 200
-INVALID_ACCOUNT = 321
+VALIDATION_FAILED = 321
+INVALID_ACCOUNT = VALIDATION_FAILED  # "Error validating request ... Invalid account code"
 ORDER_NOT_FOUND = 10147
 
 
@@ -164,8 +167,7 @@ def contract_data(state: GatewayState, req: Request, ctx: Context) -> Reply:
     else:
         found = [i for i in state.instruments.values() if _contract_matches(req, i)]
     if not found:
-        text = "No security definition has been found for the request"
-        return Reply([m.error(ctx.server_version, req_id, NO_SECURITY_DEFINITION, text)])
+        return _unknown_contract(ctx, req_id)
     data = [m.contract_data(ctx.server_version, req_id, i) for i in found]
     return Reply(data, m.contract_data_end(req_id), req_id)
 
@@ -182,6 +184,50 @@ def _contract_matches(req: Request, inst: Instrument) -> bool:
         (Decimal(strike) if strike and float(strike) else None, inst.strike),
     )
     return any(w for w, _ in checks) and all(not w or w == a for w, a in checks)
+
+
+def market_data(state: GatewayState, req: Request, ctx: Context) -> Reply:
+    """A market-data request: the data type, IB's option model where the state has one,
+    and, for a snapshot, TICK_SNAPSHOT_END (a subscription streams on without an end)."""
+    req_id, con_id = req.as_int("req_id"), req.as_int("con_id")
+    if con_id not in state.instruments:
+        return _unknown_contract(ctx, req_id)
+    data = [m.market_data_type(req_id)]
+    model = state.option_models.get(con_id)
+    if model is not None:
+        data.append(m.option_computation(req_id, model))
+    end = m.tick_snapshot_end(req_id) if req.get("snapshot") == "1" else None
+    return Reply(data, end, req_id)
+
+
+def historical_data(state: GatewayState, req: Request, ctx: Context) -> Reply:
+    """Daily bars of the requested window in one message; errors as TWS words them: 321
+    for a request it cannot validate, 162 for a window without data."""
+    req_id, con_id = req.as_int("req_id"), req.as_int("con_id")
+    if con_id not in state.instruments:
+        return _unknown_contract(ctx, req_id)
+    sv = ctx.server_version
+    if req.get("bar_size") != "1 day":
+        text = f"Error validating request: bar size {req.get('bar_size')!r} is not simulated"
+        return Reply([m.error(sv, req_id, VALIDATION_FAILED, text)])
+    try:
+        end = history.end_date(req.get("end_date_time"), ctx.now)
+        start = history.start_date(req.get("duration"), end)
+    except history.BadHistoryRequest as exc:
+        return Reply([m.error(sv, req_id, VALIDATION_FAILED, f"Error validating request: {exc}")])
+    bars = history.window(state.daily_bars.get(con_id, []), start, end)
+    if not bars:
+        inst = state.instruments[con_id]
+        text = (f"Historical Market Data Service error message:HMDS query returned no data: "
+                f"{inst.symbol}@{inst.exchange} {req.get('what_to_show')}")
+        return Reply([m.error(sv, req_id, NO_HISTORICAL_DATA, text)])
+    span = (f"{start:%Y%m%d}  00:00:00", f"{end:%Y%m%d}  23:59:59")
+    return Reply(end=m.historical_data(req_id, *span, bars), req_id=req_id)
+
+
+def _unknown_contract(ctx: Context, req_id: int) -> Reply:
+    text = "No security definition has been found for the request"
+    return Reply([m.error(ctx.server_version, req_id, NO_SECURITY_DEFINITION, text)])
 
 
 def current_time(state: GatewayState, req: Request, ctx: Context) -> Reply:
@@ -287,7 +333,11 @@ HANDLERS: dict[In, Handler] = {
     In.REQ_MANAGED_ACCTS: managed_accounts,
     In.PLACE_ORDER: place_order,
     In.CANCEL_ORDER: cancel_order,
+    In.REQ_MKT_DATA: market_data,
+    In.REQ_HISTORICAL_DATA: historical_data,
     In.REQ_AUTO_OPEN_ORDERS: nothing,
+    In.CANCEL_MKT_DATA: nothing,
+    In.CANCEL_HISTORICAL_DATA: nothing,
     In.CANCEL_POSITIONS: nothing,
     In.CANCEL_ACCOUNT_SUMMARY: nothing,
     In.CANCEL_ACCOUNT_UPDATES_MULTI: nothing,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 CENT = Decimal("0.01")
@@ -153,6 +153,35 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class OptionModel:
+    """IB's model values for an option (tick type 13, `modelGreeks` on the client side):
+    what a market-data snapshot of an option reports beside its prices."""
+
+    implied_vol: Decimal
+    delta: Decimal
+    option_price: Decimal
+    pv_dividend: Decimal
+    gamma: Decimal
+    vega: Decimal
+    theta: Decimal
+    underlying_price: Decimal
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One daily bar of the historical-data service."""
+
+    day: date
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    wap: Decimal
+    count: int
+
+
+@dataclass(frozen=True)
 class AccountValue:
     """One `(tag, currency)` value; the currency is a code, `BASE`, or empty (e.g. Cushion)."""
 
@@ -204,6 +233,11 @@ class GatewayState:
     """How execution and completion times are spelled on the wire (`... US/Eastern`)."""
     server_time: datetime | None = None
     """REQ_CURRENT_TIME answer; None means the wall clock."""
+    option_models: dict[int, OptionModel] = field(default_factory=dict)
+    """By conid: what a market-data snapshot reports (options without one get no Greeks)."""
+    daily_bars: dict[int, list[Bar]] = field(default_factory=dict)
+    """By conid, oldest first: what REQ_HISTORICAL_DATA serves (one series whatever
+    `whatToShow` asks: the simulator keeps no separate adjusted or midpoint history)."""
 
     def __post_init__(self) -> None:
         for account in self.accounts:
