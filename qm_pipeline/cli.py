@@ -177,6 +177,47 @@ def snapshot(
     raise typer.Exit(0 if outcome.success else 1)
 
 
+def _bars_summary(outcome: RunOutcome) -> None:
+    from qm_pipeline.lib.live.summary import stored_bars
+    from qm_pipeline.lib.warehouse.engine import Warehouse
+
+    warehouse = Warehouse(load_settings().database_url)
+    rows = stored_bars(warehouse)
+    warehouse.dispose()
+    if outcome.success:
+        table = Table(title="Daily bars stored (live.daily_bars)")
+        for column in ("symbol", "prices", "bars", "first", "last", "fetched at (UTC)"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*[_cell(v) for v in row])
+        console.print(table)
+    _footer(outcome)
+
+
+@app.command()
+def bars(
+    symbol: Annotated[str | None, typer.Argument(help="Symbol (default: QM_BENCHMARK).")] = None,
+    duration: Annotated[str, typer.Option(help="TWS duration, e.g. '10 Y', '6 M'.")] = "10 Y",
+    what_to_show: Annotated[str, typer.Option(
+        help="ADJUSTED_LAST (splits and dividends) or TRADES.")] = "ADJUSTED_LAST",
+    currency: Annotated[str, typer.Option(help="The instrument's currency.")] = "USD",
+    port: Annotated[int | None, typer.Option(help="API port (QM_IB_PORT).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Fetch a benchmark's daily bars from TWS's historical data into live.daily_bars: the
+    benchmark prices analytics use when no CSV is in QM_DATA_DIR/benchmarks/."""
+    _setup(data_dir)
+    config = {"duration": duration, "what_to_show": what_to_show, "currency": currency,
+              **({"symbol": symbol} if symbol else {})}
+    run_config: dict = {"ops": {"live__daily_bars": {"config": config}}}
+    if port is not None:
+        run_config["resources"] = {"ib_gateway": {"config": {"port": port}}}
+    with console.status("Fetching daily bars..."):
+        outcome = run_job("daily_bars", run_config=run_config)
+    _bars_summary(outcome)
+    raise typer.Exit(0 if outcome.success else 1)
+
+
 def _ledger_overrides(method: str | None, methods: str | None, wash_sales: str | None,
                       accounts: list[str] | None) -> dict:
     """Resource config for the options given; fails fast (exit 2) on settings that do not

@@ -261,3 +261,22 @@ def test_fetch_pulls_a_range_from_the_web_service_in_windows(tmp_path: Path) -> 
     name = "flex_99_20240102_20240229.xml"
     assert name in table(done.stdout, r"flex_99_.*")
     assert "s3cret-token" not in done.stdout + done.stderr
+
+
+def test_bars_fetches_the_benchmark_into_the_warehouse(tmp_path: Path) -> None:
+    env = environment(tmp_path, "bars") | {"QM_BENCHMARK": "SPY"}
+    state = default_state()
+    with GatewayThread(state) as gw:
+        done = qm("bars", "--duration", "6 M", "--port", str(gw.port), env=env)
+        missing = qm("bars", "NOPE", "--port", str(gw.port), env=env)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert run_of(done.stdout)[1] == "success"
+    (spy,) = table(done.stdout, "SPY").values()
+    window = [b for b in state.daily_bars[756733] if b.day.isoformat() >= spy[3]]
+    assert spy[1:5] == ["ADJUSTED_LAST", str(len(window)), str(window[0].day),
+                        str(window[-1].day)]
+    assert 120 <= len(window) <= 132  # six months of weekdays
+    assert missing.returncode == 1 and run_of(missing.stdout)[1] == "failed"
+    assert "Daily bars of NOPE not fetched, nothing stored: reqContractDetails: error 200" in \
+        " ".join(missing.stdout.split())

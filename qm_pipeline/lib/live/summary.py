@@ -1,4 +1,4 @@
-"""The latest snapshot per account, for the CLI's closing table."""
+"""What the CLI prints after a live run: the latest snapshot per account, the stored bars."""
 
 from __future__ import annotations
 
@@ -13,3 +13,11 @@ def latest_accounts(warehouse: Warehouse) -> list[tuple]:
             "a.snapshot_id AND p.account_id = a.account_id), (SELECT count(*) FROM "
             "live.open_orders o WHERE o.snapshot_id = a.snapshot_id AND o.account_id = "
             "a.account_id) FROM live.latest_account_snapshots a ORDER BY 1")
+
+
+def stored_bars(warehouse: Warehouse) -> list[tuple]:
+    """Per symbol and kind of prices: bars, first and last date, last close, fetched at."""
+    with warehouse.transaction() as tx:
+        return tx.execute(
+            "SELECT symbol, what_to_show, count(*), min(date), max(date), "
+            "max(fetched_at) FROM live.daily_bars GROUP BY symbol, what_to_show ORDER BY 1, 2")
