@@ -84,23 +84,29 @@ def synthesize(n_executions: int, n_instruments: int, seed: int) -> pa.Table:
     names = np.array([f"{'OPT' if is_option[i] else 'STK'}{i}" for i in range(n_instruments)])
     conid = pa.array(names).take(pa.array(inst))
     return pa.table({
-        "account_id": pa.array(np.where(inst % 2 == 0, "U1", "U2")),
+        "account_id": _pick(["U1", "U2"], inst % 2),
         "conid": conid,
         "symbol": conid,
-        "asset_category": pa.array(np.where(is_option[inst], "OPT", "STK")),
-        "currency": pa.array(np.where(is_eur[inst], "EUR", "USD")),
+        "asset_category": _pick(["STK", "OPT"], is_option[inst]),
+        "currency": _pick(["USD", "EUR"], is_eur[inst]),
         "fx_rate_to_base": _decimals(fx, 4),
         "multiplier": _decimals(multiplier[inst], 0),
-        "put_call": pa.array(np.where(is_option[inst], "C", None)),
+        "put_call": _pick([None, "C"], is_option[inst]),
         "trade_date": pa.array(day, pa.date32()),
         "date_time": pa.array(ts, pa.timestamp("us")),
         "quantity": _decimals(qty, 0),
         "trade_price": _decimals(price, 2),
         "proceeds": _decimals(proceeds, 2),
         "ib_commission": _decimals(commission, 4),
-        "transaction_type": pa.array(np.full(n, "ExchTrade")),
+        "transaction_type": _pick(["ExchTrade"], np.zeros(n, np.int8)),
         "transaction_id": pa.array(np.arange(n) + 5_000_000_000).cast(pa.string()),
     })
+
+
+def _pick(values: list[str | None], index: np.ndarray) -> pa.Array:
+    """values[index] as a string column, taken in Arrow: numpy string arrays of a million
+    rows would be temporaries of tens of MB each, left in the heap the replay is measured in."""
+    return pa.array(values, pa.string()).take(pa.array(np.asarray(index, np.int8)))
 
 
 def _orders(inst: np.ndarray, size: np.ndarray, draw: np.ndarray,
@@ -148,7 +154,7 @@ def _decimals(unscaled: np.ndarray, scale: int) -> pa.Array:
     words[:, 0] = low
     words[:, 1] = np.where(low < 0, -1, 0)  # two's complement sign extension
     return pa.Array.from_buffers(pa.decimal128(18, scale), len(low),
-                                 [None, pa.py_buffer(words.tobytes())])
+                                 [None, pa.py_buffer(words)])
 
 
 if __name__ == "__main__":  # python -m qm_pipeline.lib.ledger.bench [executions] [wash mode]
