@@ -36,7 +36,14 @@ from qm_pipeline.lib.analytics.concentration import (
 from qm_pipeline.lib.analytics.config import AnalyticsConfig
 from qm_pipeline.lib.analytics.daily import portfolio_daily_table
 from qm_pipeline.lib.analytics.holdings import exposure, option_greeks, value_holdings, with_all
-from qm_pipeline.lib.analytics.positions import account_positions, calendar, fx_to_base, marks
+from qm_pipeline.lib.analytics.positions import (
+    ZERO,
+    AccountPositions,
+    account_positions,
+    calendar,
+    fx_to_base,
+    marks,
+)
 from qm_pipeline.lib.analytics.prices import BENCHMARK_PREFIX, rebuild_prices
 from qm_pipeline.lib.analytics.risk import price_returns
 from qm_pipeline.lib.analytics.store import write_tables
@@ -76,6 +83,7 @@ class Inputs:
     lines: pd.DataFrame
     periods: pd.DataFrame
     history: pd.DataFrame
+    realized: pd.DataFrame
     cash: pd.DataFrame
     fx: pd.DataFrame
     prices: pd.DataFrame
@@ -114,7 +122,8 @@ def read_inputs(tx: Tx) -> Inputs:
     return Inputs(
         nav=sources.read_nav(tx), flows=sources.read_flows(tx),
         lines=sources.read_pnl_lines(tx), periods=sources.read_periods(tx),
-        history=sources.read_position_history(tx), cash=sources.read_trade_cash(tx),
+        history=sources.read_position_history(tx),
+        realized=sources.read_position_realized(tx), cash=sources.read_trade_cash(tx),
         fx=sources.read_fx(tx), prices=prices, instruments=sources.read_instruments(tx),
         positions=sources.read_open_positions(tx), industries=sources.read_industries(tx),
         margin=sources.read_margin(tx), bases=sources.read_base_currencies(tx))
@@ -148,7 +157,8 @@ def _per_account(inputs: Inputs, daily: pd.DataFrame, holdings: pd.DataFrame,
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in (
         "performance", "risk", "twr_checks", "position_daily", "attribution_daily",
         "attribution")}
-    pnl_by_account, values_by_account = _position_pnl(inputs, daily)
+    positions = _positions(inputs, daily)
+    pnl_by_account = {a: p.pnl for a, p in positions.items()}
     instrument_returns = _instrument_returns(inputs.prices)
     for account in daily["account_id"].unique():
         own = _floats(daily, account)
@@ -166,18 +176,16 @@ def _per_account(inputs: Inputs, daily: pd.DataFrame, holdings: pd.DataFrame,
         parts["attribution"].append(by_window.assign(account_id=account))
         if account != ALL:
             parts["position_daily"].append(_position_daily(
-                account, values_by_account[account], pnl, by_position))
+                account, positions[account], inputs.realized, by_position))
         progress(f"{account}: {len(own)} days, {pnl.shape[1]} positions")
     return {name: pd.concat([f for f in frames if not f.empty], ignore_index=True)
             if any(not f.empty for f in frames) else pd.DataFrame()
             for name, frames in parts.items()}
 
 
-def _position_pnl(inputs: Inputs, daily: pd.DataFrame
-                  ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """Per account: dates x conid P&L and value in base (`positions`)."""
-    pnl, values = {}, {}
-    priced = inputs.prices.assign(price=inputs.prices["price"].astype("float64"))
+def _positions(inputs: Inputs, daily: pd.DataFrame) -> dict[str, AccountPositions]:
+    """Per account: dates x conid value, P&L and unrealized P&L in base (`positions`)."""
+    found = {}
     for account, history in inputs.history.groupby("account_id"):
         own = daily[daily["account_id"] == account]
         if own.empty:
@@ -185,10 +193,9 @@ def _position_pnl(inputs: Inputs, daily: pd.DataFrame
         cash = inputs.cash[inputs.cash["account_id"] == account]
         dates = calendar(history, cash, pd.DatetimeIndex(pd.to_datetime(own["date"])))
         rates = fx_to_base(inputs.fx, inputs.bases.get(account, "USD"), dates)
-        history = history.assign(mark=history["mark"].astype("float64"))
-        values[account], pnl[account] = account_positions(
-            history, cash, marks(priced, history, dates), rates, dates)
-    return pnl, values
+        found[account] = account_positions(
+            history, cash, marks(inputs.prices, history, dates), rates, dates)
+    return found
 
 
 def _for(account: str, pnl_by_account: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -212,13 +219,23 @@ def _levels(columns: pd.Index, instruments: pd.DataFrame, holdings: pd.DataFrame
             "sector": sectors}
 
 
-def _position_daily(account: str, values: pd.DataFrame, pnl: pd.DataFrame,
+def _position_daily(account: str, positions: AccountPositions, realized: pd.DataFrame,
                     contributions: pd.DataFrame) -> pd.DataFrame:
-    frame = pd.concat({"value_base": values, "pnl_base": pnl,
+    """The account's positions on the days they had a value, P&L or a close; realized P&L
+    as the warehouse summed it (exact), 0 on the days without a close."""
+    own = realized[realized["account_id"] == account]
+    closes = (own.assign(date=pd.to_datetime(own["date"]))
+              .pivot(index="date", columns="conid", values="amount")
+              .reindex(index=positions.value.index, columns=positions.value.columns)
+              .astype(object))
+    frame = pd.concat({"value_base": positions.value, "pnl_base": positions.pnl,
+                       "realized_pnl_base": closes, "unrealized_pnl_base": positions.unrealized,
                        "contribution": contributions.drop(columns="residual")}, axis=1)
     long = frame.stack(level=1, future_stack=True).rename_axis(["date", "conid"]).reset_index()
-    long = long[(long["value_base"].fillna(0) != 0) | (long["pnl_base"].fillna(0) != 0)]
-    return long.assign(account_id=account)
+    long = long[(long["value_base"].fillna(0) != 0) | (long["pnl_base"].fillna(0) != 0)
+                | long["realized_pnl_base"].notna()]
+    return long.assign(account_id=account,
+                       realized_pnl_base=long["realized_pnl_base"].fillna(ZERO))
 
 
 def _holdings(inputs: Inputs, config: AnalyticsConfig) -> pd.DataFrame:

@@ -101,12 +101,23 @@ def read_fx(tx: Tx) -> pd.DataFrame:
 
 
 def read_position_history(tx: Tx) -> pd.DataFrame:
-    """The ledger's position on each day it changed: quantity and the mark of that day."""
-    return frame(tx, "SELECT h.account_id, h.conid, h.date, h.quantity, h.mark, h.currency, "
-                     "coalesce(i.multiplier, 1) FROM ledger.position_history h "
+    """The ledger's position on each day it changed: quantity, cost basis (in the
+    instrument's currency) and the mark of that day."""
+    return frame(tx, "SELECT h.account_id, h.conid, h.date, h.quantity, h.cost_basis, h.mark, "
+                     "h.currency, coalesce(i.multiplier, 1) FROM ledger.position_history h "
                      "LEFT JOIN core.instruments i ON i.conid = h.conid "
                      "ORDER BY h.account_id, h.conid, h.date",
-                 ["account_id", "conid", "date", "quantity", "mark", "currency", "multiplier"])
+                 ["account_id", "conid", "date", "quantity", "cost_basis", "mark", "currency",
+                  "multiplier"])
+
+
+def read_position_realized(tx: Tx) -> pd.DataFrame:
+    """account_id, conid, date, amount: the ledger's realized P&L in base per position and
+    close date (Decimal, summed exactly by the warehouse)."""
+    return frame(tx, "SELECT account_id, conid, close_date, sum(realized_pnl_base) "
+                     "FROM ledger.realized WHERE realized_pnl_base IS NOT NULL "
+                     "GROUP BY account_id, conid, close_date",
+                 ["account_id", "conid", "date", "amount"])
 
 
 def read_trade_cash(tx: Tx) -> pd.DataFrame:

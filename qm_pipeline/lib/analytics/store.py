@@ -48,7 +48,7 @@ TABLES: dict[str, pa.Schema] = {
         ("var", F), ("cvar", F), ("observations", INT), ("uncovered", S)),
     "position_daily": _schema(
         ("account_id", S), ("conid", S), ("date", D), ("value_base", F), ("pnl_base", F),
-        ("contribution", F)),
+        ("contribution", F), ("realized_pnl_base", MONEY), ("unrealized_pnl_base", MONEY)),
     "attribution_daily": _schema(
         ("account_id", S), ("date", D), ("level", S), ("group", S), ("contribution", F)),
     "attribution": _schema(

@@ -5,7 +5,7 @@ against IB's own numbers and against the rows it came from."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +16,7 @@ from qm_pipeline.lib.analytics.checks import contribution_gap
 from qm_pipeline.lib.analytics.config import AnalyticsConfig
 from qm_pipeline.lib.analytics.greeks import Contract, black_scholes
 from qm_pipeline.lib.analytics.holdings import option_greeks
+from qm_pipeline.lib.analytics.positions import QUANTUM
 from qm_pipeline.lib.flex.sample import SampleSpec, write_reports
 from qm_pipeline.lib.flex.sample.benchmark import BENCHMARK_SYMBOL, write_benchmark
 from qm_pipeline.lib.ledger.settings import ledger_config
@@ -64,6 +65,7 @@ def test_analytics_reproduce_ib_and_add_up(warehouse: Warehouse, loaded: Path) -
                            "a.account_id = 'ALL' AND a.nav <> (SELECT sum(total) FROM "
                            "core.nav_daily n WHERE n.report_date = a.date)") == [(0,)]
     _assert_pnl_split_is_the_reports(warehouse)
+    _assert_position_pnl_is_the_ledgers(warehouse)
     _assert_performance_and_risk(found.tables)
     _assert_holdings(warehouse)
 
@@ -83,6 +85,47 @@ def _assert_pnl_split_is_the_reports(warehouse: Warehouse) -> None:
     assert dividends != 0
     assert scalar(warehouse, "SELECT sum(dividends) FROM analytics.portfolio_daily "
                              "WHERE account_id = 'ALL'") == dividends
+
+
+# The ledger's position on a position_daily row's date: its latest history row up to then.
+_LEDGER_ROW = ("FROM ledger.position_history h WHERE h.account_id = p.account_id AND "
+               "h.conid = p.conid AND h.date <= p.date ORDER BY h.date DESC LIMIT 1")
+# IB's rate that day from the row's currency into the account's base (1 for the base).
+_DAY_RATE = ("CASE WHEN h.currency = a.currency THEN 1 ELSE (SELECT f.rate FROM core.fx_rates f "
+             "WHERE f.from_currency = h.currency AND f.to_currency = a.currency AND "
+             "f.report_date <= h.date ORDER BY f.report_date DESC LIMIT 1) END")
+
+
+def _assert_position_pnl_is_the_ledgers(warehouse: Warehouse) -> None:
+    """Per position: realized P&L adds up to the ledger's closes, to the last digit;
+    unrealized P&L is the ledger's own on every day it marked the position, at IB's rate of
+    that day (exact: rounded once, half-even, to MONEY's 18 places), and 0 once flat."""
+    ours = rows(warehouse, "SELECT account_id, conid, sum(realized_pnl_base) FROM "
+                           "analytics.position_daily GROUP BY account_id, conid "
+                           "HAVING sum(realized_pnl_base) <> 0")
+    ledger = rows(warehouse, "SELECT account_id, conid, sum(realized_pnl_base) FROM "
+                             "ledger.realized GROUP BY account_id, conid "
+                             "HAVING sum(realized_pnl_base) <> 0")
+    assert len(ledger) > 20 and sorted(ours) == sorted(ledger)
+
+    marked = rows(warehouse, (
+        f"SELECT p.unrealized_pnl_base, h.unrealized_pnl, h.currency, {_DAY_RATE} "
+        "FROM analytics.position_daily p JOIN ledger.position_history h ON "
+        "h.account_id = p.account_id AND h.conid = p.conid AND h.date = p.date "
+        "JOIN core.accounts a ON a.account_id = h.account_id "
+        "WHERE h.unrealized_pnl IS NOT NULL"))
+    assert len(marked) == scalar(warehouse, "SELECT count(*) FROM ledger.position_history "
+                                            "WHERE unrealized_pnl IS NOT NULL")
+    assert {currency for *_, currency, _ in marked} == {"USD", "EUR"}
+    with localcontext(prec=120):  # the product unrounded, then rounded once
+        assert [unrealized for unrealized, *_ in marked] == [
+            (theirs * rate).quantize(QUANTUM) for _, theirs, _, rate in marked]
+
+    flat = rows(warehouse, (
+        "SELECT p.unrealized_pnl_base, p.date > (SELECT h.date " + _LEDGER_ROW + ") "
+        "FROM analytics.position_daily p WHERE (SELECT h.quantity " + _LEDGER_ROW + ") = 0"))
+    assert {unrealized for unrealized, _ in flat} == {0}
+    assert any(after_close for _, after_close in flat)  # not only the closing days
 
 
 def _assert_performance_and_risk(tables: dict[str, pd.DataFrame]) -> None:
