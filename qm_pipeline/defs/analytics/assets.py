@@ -39,8 +39,8 @@ DESCRIPTIONS = {
                    "information ratio against the benchmark.",
     "risk": "1-day VaR and CVaR at 95% and 99%: historical, parametric and seeded "
             "Monte-Carlo, from the portfolio's returns and from today's holdings.",
-    "position_daily": "Per position and day: value and P&L in base, contribution to the "
-                      "account's return.",
+    "position_daily": "Per position and day: value, daily P&L, realized and unrealized P&L "
+                      "in base, contribution to the account's return.",
     "attribution_daily": "Contribution to the daily return by position, asset class and "
                          "sector (residual: cash, FX, income not tied to a position).",
     "attribution": "Contributions linked over each window (Carino): they sum to the "
@@ -49,8 +49,9 @@ DESCRIPTIONS = {
                 "and country.",
     "position_weights": "Today's positions as weights of NAV.",
     "concentration": "Top-N share, Herfindahl index, largest name and sector, limit breaches.",
-    "greeks": "Delta, gamma, vega, theta per option position (Black-Scholes with the "
-              "volatility implied by the mark) and delta-adjusted exposure.",
+    "greeks": "Delta, gamma, vega, theta per option position (IB's model values from a "
+              "current live snapshot, else Black-Scholes with the volatility implied by the "
+              "mark) and delta-adjusted exposure.",
     "margin": "Margin utilisation and cushion per live snapshot.",
 }
 SPECS = [dg.AssetSpec(PRICES, deps=CORE, group_name="analytics", description=(

@@ -36,6 +36,7 @@ from qm_pipeline.lib.analytics.concentration import (
 from qm_pipeline.lib.analytics.config import AnalyticsConfig
 from qm_pipeline.lib.analytics.daily import portfolio_daily_table
 from qm_pipeline.lib.analytics.holdings import exposure, option_greeks, value_holdings, with_all
+from qm_pipeline.lib.analytics.model_greeks import prefer_ib_model, read_model_greeks
 from qm_pipeline.lib.analytics.positions import (
     ZERO,
     AccountPositions,
@@ -92,6 +93,7 @@ class Inputs:
     industries: dict[str, str]
     margin: pd.DataFrame
     bases: dict[str, str]
+    model_greeks: pd.DataFrame
 
 
 def build_analytics(warehouse: Warehouse, config: AnalyticsConfig, benchmark_dir: Path,
@@ -126,7 +128,8 @@ def read_inputs(tx: Tx) -> Inputs:
         realized=sources.read_position_realized(tx), cash=sources.read_trade_cash(tx),
         fx=sources.read_fx(tx), prices=prices, instruments=sources.read_instruments(tx),
         positions=sources.read_open_positions(tx), industries=sources.read_industries(tx),
-        margin=sources.read_margin(tx), bases=sources.read_base_currencies(tx))
+        margin=sources.read_margin(tx), bases=sources.read_base_currencies(tx),
+        model_greeks=read_model_greeks(tx))
 
 
 def compute(inputs: Inputs, config: AnalyticsConfig,
@@ -141,7 +144,8 @@ def compute(inputs: Inputs, config: AnalyticsConfig,
     result.unpriced = [f"{h.account_id}:{h.conid}" for h in holdings.itertuples()
                        if h.market_value is None] if not holdings.empty else []
     per_account = _per_account(inputs, daily, holdings, result, config, progress)
-    result.tables |= per_account | _holding_tables(holdings, daily, result.as_of, config)
+    result.tables |= per_account | _holding_tables(holdings, daily, result.as_of, config,
+                                                   inputs.model_greeks)
     result.tables["margin"] = _margin(inputs.margin)
     return result
 
@@ -281,7 +285,7 @@ def _benchmark_returns(prices: pd.DataFrame, symbol: str | None) -> pd.Series | 
 
 
 def _holding_tables(holdings: pd.DataFrame, daily: pd.DataFrame, as_of: dt.date,
-                    config: AnalyticsConfig) -> dict[str, pd.DataFrame]:
+                    config: AnalyticsConfig, model: pd.DataFrame) -> dict[str, pd.DataFrame]:
     if holdings.empty:
         return {}
     navs = {a: n for a, n in daily.sort_values("date").groupby("account_id")["nav"].last()
@@ -292,7 +296,8 @@ def _holding_tables(holdings: pd.DataFrame, daily: pd.DataFrame, as_of: dt.date,
     return {"exposure": exposure(both, navs, as_of),
             "position_weights": weights,
             "concentration": _concentration(weights, as_of, config),
-            "greeks": option_greeks(holdings, spots, as_of, config.risk_free_rate)}
+            "greeks": prefer_ib_model(option_greeks(holdings, spots, as_of,
+                                                    config.risk_free_rate), model, as_of)}
 
 
 def _spots(holdings: pd.DataFrame) -> dict[str, float]:

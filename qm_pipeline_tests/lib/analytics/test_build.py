@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qm_pipeline.lib.analytics.build import AnalyticsHalted, build_analytics
+from qm_pipeline.lib.analytics.build import AnalyticsHalted, _holding_tables, build_analytics
 from qm_pipeline.lib.analytics.checks import contribution_gap
 from qm_pipeline.lib.analytics.config import AnalyticsConfig
 from qm_pipeline.lib.analytics.greeks import Contract, black_scholes
@@ -187,6 +187,37 @@ def test_a_bad_benchmark_row_is_named_and_changes_nothing(
     with pytest.raises(ValueError, match=r"smpl.csv: row 3: field 'close': 'n/a'"):
         build_analytics(warehouse, CONFIG, bad)
     assert snapshot(warehouse, ("analytics", "core")) == before
+
+
+def test_the_build_takes_ibs_model_greeks_over_black_scholes() -> None:
+    """(The generated reports hold no option at a statement end, so the build's wiring is
+    checked on one hand-made holding: an option and its underlying.)"""
+    as_of = dt.date(2024, 6, 3)
+    stock = {"account_id": "U1", "conid": "42", "symbol": "ABC", "underlying": "ABC",
+             "underlying_conid": "42", "quantity": Decimal(100), "multiplier": Decimal(1),
+             "price": Decimal(100), "asset_category": "STK", "strike": None, "expiry": None,
+             "put_call": None, "currency": "USD", "market_value": Decimal(10_000),
+             "sector": "Tech", "country": "US"}
+    call = stock | {"conid": "9001", "symbol": "ABC 20SEP24 105 C", "quantity": Decimal(-3),
+                    "multiplier": Decimal(100), "price": Decimal("3.20"),
+                    "asset_category": "OPT", "strike": "105", "expiry": "2024-09-20",
+                    "put_call": "C", "market_value": Decimal(-960)}
+    daily = pd.DataFrame({"account_id": ["U1"], "date": [as_of], "nav": [Decimal(50_000)]})
+    model = pd.DataFrame([{"conid": "9001", "implied_vol": 0.31, "delta": 0.42, "gamma": 0.012,
+                           "vega": 0.2, "theta": -0.03, "underlying_price": 101.5,
+                           "snapshot_id": "s-1", "taken_at": dt.datetime(2024, 6, 3, 15)}])
+    holdings = pd.DataFrame([stock, call])
+
+    tables = _holding_tables(holdings, daily, as_of, CONFIG, model)
+    stale = _holding_tables(holdings, daily, dt.date(2024, 6, 4), CONFIG, model)
+
+    (ours,) = tables["greeks"].to_dict("records")
+    assert ours["source"] == "ib_model: live snapshot s-1" and ours["note"] is None
+    assert (ours["implied_vol"], ours["delta"], ours["underlying_price"]) == (0.31, 0.42, 101.5)
+    assert ours["delta_adjusted_exposure"] == pytest.approx(0.42 * 101.5 * 100 * -3)
+    (older,) = stale["greeks"].to_dict("records")  # the snapshot predates the valuation day
+    assert older["source"].startswith("black_scholes") and 0 < older["delta"] < 1
+    assert older["delta"] != 0.42 and older["underlying_price"] == 100.0
 
 
 def test_option_greeks_use_the_volatility_the_mark_implies() -> None:
