@@ -7,7 +7,7 @@ weights and the position-level P&L used for attribution are DOUBLE statistics.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import pandas as pd
 import pyarrow as pa
@@ -17,6 +17,9 @@ from qm_pipeline.lib.warehouse.engine import Tx
 SCHEMA = "analytics"
 MONEY = pa.decimal128(38, 18)
 _QUANTUM = Decimal(1).scaleb(-18)
+_MONEY_DIGITS = Context(prec=MONEY.precision)
+"""Quantize in the column's 38 digits: Python's default 28 fail from 10 billion up (28
+digits at 18 places), e.g. a yen account's NAV."""
 F, S, D, INT, B = pa.float64(), pa.string(), pa.date32(), pa.int64(), pa.bool_()
 
 
@@ -111,7 +114,8 @@ def _column(values: pd.Series | None, kind: pa.DataType, rows: int) -> pa.Array:
         return pa.array(days.to_numpy("datetime64[D]"), kind, mask=days.isna().to_numpy())
     items = [None if _missing(v) else v for v in values]
     if pa.types.is_decimal(kind):
-        items = [None if v is None else Decimal(v).quantize(_QUANTUM) for v in items]
+        items = [None if v is None else Decimal(v).quantize(_QUANTUM, context=_MONEY_DIGITS)
+                 for v in items]
     return pa.array(items, kind)
 
 
