@@ -17,16 +17,16 @@ import bisect
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import pyarrow as pa
 
+from qm_pipeline.lib.ledger.money import rounded
 from qm_pipeline.lib.ledger.sources import account_filter, read_arrow
 from qm_pipeline.lib.warehouse.engine import Tx
 
 MONEY = pa.decimal128(38, 18)
 BASE = "BASE"
-_QUANTUM = Decimal(1).scaleb(-18)
 _DEC = pa.decimal128(38, 12)
 _EPOCH = dt.datetime(1900, 1, 1)
 
@@ -114,4 +114,4 @@ def _convert(amount: Decimal, currency: str, base: str | None, day: dt.date,
     i = bisect.bisect_right(days, day)
     if not i:
         return None
-    return (amount * values[i - 1]).quantize(_QUANTUM, ROUND_HALF_EVEN)
+    return rounded(amount * values[i - 1])

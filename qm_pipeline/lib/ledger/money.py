@@ -43,6 +43,15 @@ def ledger_context() -> decimal.Context:
     return decimal.Context(prec=PRECISION, rounding=decimal.ROUND_HALF_EVEN)
 
 
+_CONTEXT = ledger_context()
+
+
+def rounded(amount: Decimal) -> Decimal:
+    """`amount` at the output columns' 18 places, half-even, in the ledger's precision
+    (outside a replay too: the default 28 digits fail from 10 billion up)."""
+    return amount.quantize(QUANTUM, context=_CONTEXT)
+
+
 def part(amount: Decimal, k: Decimal, n: Decimal) -> Decimal:
     """`amount * k / n` rounded to QUANTUM: the share of `amount` carried by k of n units."""
     if not amount:

@@ -43,6 +43,7 @@ from qm_pipeline.lib.ledger.checks import (
 from qm_pipeline.lib.ledger.config import LedgerConfig
 from qm_pipeline.lib.ledger.engine import LedgerResult, replay
 from qm_pipeline.lib.ledger.inputs import LedgerInputs
+from qm_pipeline.lib.ledger.money import rounded
 from qm_pipeline.lib.ledger.settings import describe
 from qm_pipeline.lib.ledger.sources import (
     MARKET_TIMEZONE,
@@ -55,7 +56,6 @@ from qm_pipeline.lib.warehouse.engine import Tx, Warehouse, q, qualified
 
 SCHEMA = "ledger"
 MONEY = pa.decimal128(38, 18)
-_QUANTUM = Decimal(1).scaleb(-18)
 
 CHECK_FAILURES = pa.schema([
     ("run_id", pa.string()),
@@ -226,7 +226,7 @@ def cross_check(result: LedgerResult, inputs: LedgerInputs, config: LedgerConfig
 
 
 def _money(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(_QUANTUM)
+    return None if value is None else rounded(value)
 
 
 def _run_row(found: RebuildResult, started: dt.datetime) -> pa.Table:

@@ -18,6 +18,7 @@ from qm_pipeline.lib.ledger.money import (
     in_base,
     ledger_context,
     part,
+    rounded,
     share,
     to_base,
     to_decimal,
@@ -101,3 +102,12 @@ def test_amount_sums_are_exact_across_the_words() -> None:
 
 def test_quantum_is_the_output_scale() -> None:
     assert outputs.MONEY.scale == -QUANTUM.as_tuple().exponent
+
+
+def test_rounding_to_the_columns_places_holds_above_ten_billion() -> None:
+    # 29+ digits at 18 places: Python's default 28-digit context raises InvalidOperation
+    big = Decimal("98765432109.1234567890123456785")
+    assert rounded(big) == Decimal("98765432109.123456789012345678")  # half-even
+    assert rounded(Decimal("12345678901234567890.5")) == Decimal("12345678901234567890.5")
+    with pytest.raises(decimal.InvalidOperation):
+        big.quantize(QUANTUM, context=decimal.Context())
