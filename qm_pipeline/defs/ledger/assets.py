@@ -6,7 +6,7 @@ import dagster as dg
 from qm_pipeline.defs.ledger.resources import LedgerResource
 from qm_pipeline.defs.live.assets import SNAPSHOT
 from qm_pipeline.defs.resources import WarehouseResource
-from qm_pipeline.lib.ledger.sources import INPUTS
+from qm_pipeline.lib.ledger.inputs import CORE_INPUTS
 from qm_pipeline.lib.ledger.store import rebuild
 
 
@@ -18,7 +18,7 @@ LOTS, REALIZED, POSITIONS, POSITION_HISTORY = (ledger_key(t) for t in (
     "lots", "realized", "positions", "position_history"))
 BALANCE_HISTORY, FLAGS, CHECK_FAILURES, AUDIT_LOG = (ledger_key(t) for t in (
     "balance_history", "flags", "check_failures", "audit_log"))
-REPLAYED = [dg.AssetKey(["core", name]) for name in INPUTS]
+REPLAYED = [dg.AssetKey(["core", name]) for name in CORE_INPUTS]
 CASH = [dg.AssetKey(["core", name]) for name in ("cash_balances", "nav_daily", "fx_rates",
                                                  "accounts")]
 

@@ -81,19 +81,9 @@ class Prepared:
     claimed: frozenset[tuple]  # IB's lot rows transfers in took (`transfer_lots`)
 
 
-SOURCES = {
-    "trades": src.TRADES,
-    "closed_lots": src.CLOSED_LOTS,
-    "transfers": src.TRANSFERS,
-    "corporate_actions": src.CORPORATE_ACTIONS,
-    "option_events": src.OPTION_EVENTS,
-    "open_positions": src.OPEN_POSITIONS,
-    "marks": src.MARKS,
-}
-
-
 def prepare(inputs: src.LedgerInputs, config: LedgerConfig) -> Prepared:
-    tables = {name: src.table(getattr(inputs, name), cols) for name, cols in SOURCES.items()}
+    tables = {name: src.table(getattr(inputs, name), cols)
+              for name, cols in src.ALL_INPUTS.items()}
     flags = Flags()
     instruments = collect(tables[n] for n in ("trades", "transfers", "corporate_actions",
                                               "option_events", "open_positions"))

@@ -129,6 +129,18 @@ OPEN_POSITIONS = {
 
 MARKS = {"account_id": STR, "conid": STR, "date": DATE, "mark": DEC}
 
+# LedgerInputs field -> its columns: the core tables first (read from the warehouse by
+# `sources`), then the marks (assembled from several tables).
+CORE_INPUTS: dict[str, dict[str, pa.DataType]] = {
+    "trades": TRADES,
+    "closed_lots": CLOSED_LOTS,
+    "transfers": TRANSFERS,
+    "corporate_actions": CORPORATE_ACTIONS,
+    "option_events": OPTION_EVENTS,
+    "open_positions": OPEN_POSITIONS,
+}
+ALL_INPUTS = {**CORE_INPUTS, "marks": MARKS}
+
 
 @dataclass(frozen=True)
 class LedgerInputs:

@@ -20,17 +20,8 @@ from qm_pipeline.lib.ledger import inputs as src
 from qm_pipeline.lib.ledger.inputs import LedgerInputs
 from qm_pipeline.lib.warehouse.engine import Tx, q, qualified
 
-# Engine input -> core table; each is read with the engine's columns the table has.
-INPUTS: dict[str, dict[str, pa.DataType]] = {
-    "trades": src.TRADES,
-    "closed_lots": src.CLOSED_LOTS,
-    "transfers": src.TRANSFERS,
-    "corporate_actions": src.CORPORATE_ACTIONS,
-    "option_events": src.OPTION_EVENTS,
-    "open_positions": src.OPEN_POSITIONS,
-}
 # Where the accounts of a rebuild come from (every core table keyed by account).
-ACCOUNT_SOURCES = (*INPUTS, "cash_balances", "nav_daily")
+ACCOUNT_SOURCES = (*src.CORE_INPUTS, "cash_balances", "nav_daily")
 MARKET_TIMEZONE = "America/New_York"  # live snapshots are UTC; Flex dates are New York days
 
 MARKS_TYPES = {"account_id": pa.string(), "conid": pa.string(), "date": pa.date32(),
@@ -86,7 +77,8 @@ def read_inputs(tx: Tx, accounts: Iterable[str] | None = None,
     """The replay's inputs from `core.*` (and marks), for `accounts` (None: all)."""
     where = account_filter(accounts)
     tables = {}
-    for name, wanted in INPUTS.items():
+    # each core table is read with the engine's columns it has
+    for name, wanted in src.CORE_INPUTS.items():
         declared = {f.name: f.type for f in core_schema(CORE_BY_NAME[name])}
         types = {c: declared[c] for c in wanted if c in declared}
         select = ", ".join(q(c) for c in types)
