@@ -171,35 +171,36 @@ class Session:
         finally:
             for event, handler in hooks:
                 event -= handler
-            # IB.disconnect() raises when the handshake finished but the API never got ready.
-            if ib.client.isReady():
-                ib.disconnect()
-            else:
-                ib.client.disconnect()
+            disconnect(ib)
             if self._abort.done():
                 self._abort.exception()  # retrieved: an abort after the fact is not news
 
     async def _connect(self) -> None:
         s = self.settings
-        # connect() runs its own startup requests, each bounded by the connect timeout.
-        await self._step(
-            "connect",
-            self.ib.connectAsync(
-                s.host,
-                s.port,
-                clientId=s.client_id,
-                timeout=s.connect_timeout,
-                readonly=s.readonly,
-                **connect_options(),
-            ),
-            timeout=s.connect_timeout * 4,
-        )
+        await self._step("connect", connecting(self.ib, s), timeout=s.connect_timeout * 4)
 
     def _ensure_connected(self) -> None:
         """The last check before a result leaves: nothing aborted, the socket still up."""
         self._raise_if_aborted()
         if not self.ib.isConnected():
             raise SnapshotError(f"connection to {self._address} lost", retryable=True)
+
+
+def connecting(ib: Any, settings: SnapshotSettings) -> Awaitable[Any]:
+    """`connectAsync` as the settings say; it bounds the handshake and each of its startup
+    requests by the connect timeout (the caller bounds the whole, e.g. 4x that)."""
+    s = settings
+    return ib.connectAsync(s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout,
+                           readonly=s.readonly, **connect_options())
+
+
+def disconnect(ib: Any) -> None:
+    """Close the connection, whether or not the API got ready: `IB.disconnect()` raises when
+    the handshake finished but the API never became ready."""
+    if ib.client.isReady():
+        ib.disconnect()
+    else:
+        ib.client.disconnect()
 
 
 async def retried(settings: SnapshotSettings, attempt: Callable[[int], Awaitable[T]],

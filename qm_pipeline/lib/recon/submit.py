@@ -30,8 +30,9 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
 
-from qm_pipeline.lib.ib.client import IB, LIBRARY, Contract, RequestError, connect_options
+from qm_pipeline.lib.ib.client import IB, LIBRARY, Contract, RequestError
 from qm_pipeline.lib.ib.model import SnapshotSettings
+from qm_pipeline.lib.ib.session import connecting, disconnect
 from qm_pipeline.lib.recon.model import OrderProposal, SubmittedOrder
 
 log = logging.getLogger(__name__)
@@ -224,16 +225,8 @@ class _Broker:
     async def __aenter__(self) -> _Broker:
         s = self.settings
         self.ib.disconnectedEvent += self._on_lost
-        connecting = self.ib.connectAsync(
-            s.host,
-            s.port,
-            clientId=s.client_id,
-            timeout=s.connect_timeout,
-            readonly=s.readonly,
-            **connect_options(),
-        )
-        # connectAsync bounds the handshake and each startup request by the timeout.
-        await self.bounded(f"connect to {self.address}", connecting, s.connect_timeout * 4)
+        await self.bounded(f"connect to {self.address}", connecting(self.ib, s),
+                           s.connect_timeout * 4)
         return self
 
     async def __aexit__(
@@ -243,11 +236,7 @@ class _Broker:
         tb: TracebackType | None,
     ) -> None:
         self.ib.disconnectedEvent -= self._on_lost
-        # IB.disconnect() raises when the handshake finished but the API never got ready.
-        if self.ib.client.isReady():
-            self.ib.disconnect()
-        else:
-            self.ib.client.disconnect()
+        disconnect(self.ib)
 
     async def bounded(self, what: str, awaitable: Awaitable[T], timeout: float | None = None) -> T:
         """Await one request, or raise `_Failed` on an error, a timeout or a lost connection."""
