@@ -8,7 +8,6 @@ import csv
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from qm_pipeline.lib.flex.sample import SampleSpec, write_reports
 from qm_pipeline.lib.settings import Settings
 from qm_pipeline.lib.sim.flex_service import FakeFlexService
 from qm_pipeline.lib.warehouse.engine import Warehouse, qualified
-from qm_pipeline.runner import prepare_dagster_home
 from qm_pipeline_tests.helpers import rows, scalar, sha256_of, snapshot
 
 pytestmark = pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
@@ -35,15 +33,6 @@ KNOWN_DRIFT = ["SymbolSummary.fxPnl", "Trade.orderPlacementTime"]  # attributes 
 CORE = [key.path[-1] for key in CORE_KEYS]
 TOKEN = "4f3c2b1a09e8d7c6b5a4f3e2d1c0b9a8"  # a made-up Flex Web Service token
 QUERY = "987654"
-
-
-@pytest.fixture
-def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
-    """A Dagster instance under a DAGSTER_HOME of this test, telemetry off (as the CLI)."""
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    prepare_dagster_home(tmp_path)
-    with dg.DagsterInstance.get() as found:
-        yield found
 
 
 def run_ingest(instance: dg.DagsterInstance, settings: Settings, config: dict[str, Any],

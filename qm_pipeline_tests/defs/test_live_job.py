@@ -33,7 +33,6 @@ from qm_pipeline.lib.sim.gateway import (
     default_state,
 )
 from qm_pipeline.lib.warehouse.engine import Warehouse, qualified
-from qm_pipeline.runner import prepare_dagster_home
 from qm_pipeline_tests.helpers import (
     ingest_files,
     report,
@@ -64,15 +63,6 @@ def no_decoder_or_simulator_errors(caplog: pytest.LogCaptureFixture) -> Iterator
     caplog.set_level(logging.WARNING)
     yield
     assert not _errors(caplog, {f"{LIBRARY}.Decoder", SIMULATOR_LOGGER})
-
-
-@pytest.fixture
-def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
-    """A Dagster instance under a DAGSTER_HOME of this test, telemetry off (as the CLI)."""
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    prepare_dagster_home(tmp_path)
-    with dg.DagsterInstance.get() as found:
-        yield found
 
 
 def run_snapshot(instance: dg.DagsterInstance, settings: Settings, gw: GatewayThread,
