@@ -44,16 +44,11 @@ from qm_pipeline_tests.helpers import (
     trade,
     write,
 )
+from qm_pipeline_tests.logs import SIMULATOR_LOGGER, error_records
 
-SIMULATOR_LOGGER = "qm_pipeline.lib.sim.gateway.server"
 AAPL, MSFT, SAP, SPY = 265598, 272093, 14204, 756733
 AAPL_CALL, AAPL_PUT = 723350001, 723350002
 STEP = "live__snapshots"
-
-
-def _errors(caplog: pytest.LogCaptureFixture, names: set[str]) -> list[str]:
-    return [f"{r.name}: {r.getMessage()}" for r in caplog.records
-            if r.levelno >= logging.ERROR and r.name in names]
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +57,7 @@ def no_decoder_or_simulator_errors(caplog: pytest.LogCaptureFixture) -> Iterator
     whatever the test (the client only logs those)."""
     caplog.set_level(logging.WARNING)
     yield
-    assert not _errors(caplog, {f"{LIBRARY}.Decoder", SIMULATOR_LOGGER})
+    assert not error_records(caplog, {f"{LIBRARY}.Decoder", SIMULATOR_LOGGER})
 
 
 def run_snapshot(instance: dg.DagsterInstance, settings: Settings, gw: GatewayThread,
@@ -117,7 +112,7 @@ def test_a_snapshot_run_stores_one_complete_snapshot(
         gw.stop()
 
     assert result.success
-    assert not _errors(caplog, set(LOGGER_NAMES))
+    assert not error_records(caplog, set(LOGGER_NAMES))
     (materialization,) = result.asset_materializations_for_node(STEP)
     meta = {k: v.value for k, v in materialization.metadata.items()}
     sid = meta["snapshot_id"]

@@ -18,17 +18,9 @@ import pytest
 from qm_pipeline.lib.ib.client import LIBRARY, LOGGER_NAMES
 from qm_pipeline.lib.ib.snapshot import SnapshotSettings
 from qm_pipeline.lib.sim.gateway import Fault, FaultPlan, GatewayState, GatewayThread
+from qm_pipeline_tests.logs import SIMULATOR_LOGGER, error_records
 
 StartGateway = Callable[..., GatewayThread]
-SIMULATOR_LOGGER = "qm_pipeline.lib.sim.gateway.server"
-
-
-def _errors(caplog: pytest.LogCaptureFixture, names: set[str]) -> list[str]:
-    return [
-        f"{r.name}: {r.getMessage()}"
-        for r in caplog.records
-        if r.levelno >= logging.ERROR and r.name in names
-    ]
 
 
 @pytest.fixture(autouse=True)
@@ -37,14 +29,14 @@ def no_decoder_or_simulator_errors(caplog: pytest.LogCaptureFixture) -> Iterator
     on, is a simulator bug."""
     caplog.set_level(logging.WARNING)
     yield
-    assert not _errors(caplog, {f"{LIBRARY}.Decoder", SIMULATOR_LOGGER})
+    assert not error_records(caplog, {f"{LIBRARY}.Decoder", SIMULATOR_LOGGER})
 
 
 @pytest.fixture
 def no_client_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Healthy paths: not a single ERROR from the client's decoder, wrapper or client."""
     yield
-    assert not _errors(caplog, set(LOGGER_NAMES))
+    assert not error_records(caplog, set(LOGGER_NAMES))
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from qm_pipeline.lib.ib.model import Snapshot
 from qm_pipeline.lib.ib.snapshot import SnapshotSettings, take_snapshot
 from qm_pipeline.lib.sim.gateway import AccountState, GatewayState, GatewayThread
 from qm_pipeline.lib.sim.gateway.builders import account_values
+from qm_pipeline_tests.logs import SIMULATOR_LOGGER, error_records
 
-SIMULATOR_LOGGER = "qm_pipeline.lib.sim.gateway.server"
 TakeSnapshot = Callable[..., Snapshot]
 
 
@@ -27,9 +27,7 @@ def no_client_or_simulator_errors(caplog: pytest.LogCaptureFixture) -> Iterator[
     """Every snapshot here is a healthy one: not a single ERROR from the client or simulator."""
     caplog.set_level(logging.WARNING)
     yield
-    errors = [f"{r.name}: {r.getMessage()}" for r in caplog.records
-              if r.levelno >= logging.ERROR and r.name in {*LOGGER_NAMES, SIMULATOR_LOGGER}]
-    assert not errors
+    assert not error_records(caplog, {*LOGGER_NAMES, SIMULATOR_LOGGER})
 
 
 @pytest.fixture
