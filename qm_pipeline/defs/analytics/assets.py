@@ -6,15 +6,20 @@ Analytics do not run on a state reconciliation halted: they depend on
 refuses when the newest reconciliation run halted (a run started later, e.g. `qm analytics`).
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from qm_pipeline.defs.analytics.resources import AnalyticsResource
 from qm_pipeline.defs.ledger.assets import POSITION_HISTORY, POSITIONS, REALIZED
 from qm_pipeline.defs.reconcile.assets import DISCREPANCIES, RUNS
 from qm_pipeline.defs.resources import WarehouseResource
-from qm_pipeline.lib.analytics.build import AnalyticsHalted, AnalyticsResult, build_analytics
-from qm_pipeline.lib.analytics.checks import TOLERANCE, contribution_gap
-from qm_pipeline.lib.analytics.report import write_tearsheets
+
+# The analytics library (scipy, matplotlib: over a second to import) is imported when an
+# analytics asset runs, not whenever the code location loads: every CLI command and the
+# nightly ingest load it too.
+if TYPE_CHECKING:
+    from qm_pipeline.lib.analytics.build import AnalyticsResult
 
 
 def analytics_key(table: str) -> dg.AssetKey:
@@ -75,6 +80,8 @@ CHECKS = [
 def analytics_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                      analytics: AnalyticsResource):
     """Build every analytics table in one transaction, then report the checks."""
+    from qm_pipeline.lib.analytics.build import AnalyticsHalted, build_analytics
+
     config = analytics.config(warehouse.settings)
     try:
         found = build_analytics(warehouse.get(), config, warehouse.settings.data_dir
@@ -91,7 +98,9 @@ def analytics_tables(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     yield from check_results(found)
 
 
-def check_results(found: AnalyticsResult):
+def check_results(found: "AnalyticsResult"):
+    from qm_pipeline.lib.analytics.checks import TOLERANCE, contribution_gap
+
     mismatches = found.twr_mismatches
     yield dg.AssetCheckResult(
         check_name=TWR_CHECK, asset_key=analytics_key("portfolio_daily"),
@@ -127,6 +136,8 @@ def tearsheets(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                analytics: AnalyticsResource) -> dg.MaterializeResult:
     """One self-contained HTML tearsheet per account and for ALL, under
     QM_DATA_DIR/reports/."""
+    from qm_pipeline.lib.analytics.report import write_tearsheets
+
     config = analytics.config(warehouse.settings)
     paths = write_tearsheets(warehouse.get(), warehouse.settings.reports_dir, config)
     context.log.info(f"{len(paths)} tearsheet(s) written to {warehouse.settings.reports_dir}")

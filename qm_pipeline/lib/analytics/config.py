@@ -22,7 +22,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qm_pipeline.lib.analytics.risk import SEED, SIMULATIONS
+SIMULATIONS = 100_000  # the Monte-Carlo VaR's defaults
+SEED = 0
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from qm_pipeline.lib.analytics.config import SEED, SIMULATIONS
+
 HISTORICAL, PARAMETRIC, MONTE_CARLO = "historical", "parametric", "monte_carlo"
 CONFIDENCES = (0.95, 0.99)
-SIMULATIONS = 100_000
-SEED = 0
 VAR_COLUMNS = ["method", "confidence", "var", "cvar"]
 
 
