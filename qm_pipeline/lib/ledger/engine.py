@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import decimal
 import gc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -52,6 +53,7 @@ from qm_pipeline.lib.ledger.trades import TradeStream, normalise
 from qm_pipeline.lib.ledger.wash_sales import WashTracker
 
 TRADE = REASON_CODE["TRADE"]
+NEVER = 1 << 63  # later than any timestamp (int64 microseconds)
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,7 @@ def run(prepared: Prepared, config: LedgerConfig, seeds: Iterable[SeedLot] = (),
     others = prepared.events
     n_others = len(others)
     i = 0
-    next_key = others[0].key if others else None
-    next_ts = next_key[0] if others else None
+    next_ts = others[0].key[0] if others else NEVER
     trade = engine.trade
     pairs = prepared.trades.books
     books: list[Book | None] = [None] * len(pairs)
@@ -154,12 +155,11 @@ def run(prepared: Prepared, config: LedgerConfig, seeds: Iterable[SeedLot] = (),
                                                     strict=True):
             # other events go first when their key is smaller (the tiebreak only matters,
             # and is only built, on a timestamp tie)
-            while next_ts is not None and next_ts <= ts and (next_ts < ts or next_key < (
+            while next_ts <= ts and (next_ts < ts or others[i].key < (
                     ts, PRIO_TRADE, tiebreak(engine.tids.string(code)))):
                 engine.event(others[i])
                 i += 1
-                next_key = others[i].key if i < n_others else None
-                next_ts = next_key[0] if i < n_others else None
+                next_ts = others[i].key[0] if i < n_others else NEVER
             book = books[key]
             if book is None:
                 book = books[key] = engine.book(*pairs[key])
@@ -194,7 +194,7 @@ class _Engine:
         self.in_transit: dict[str, list[Piece]] = {}
         self.wash = None if config.wash_sales is WashMode.NONE else WashTracker(
             config, self.realized.emit_wash)
-        self.handlers = {
+        self.handlers: dict[type, Callable[[Any], None]] = {  # by event type
             ev.OptionEvent: self.option_event,
             ev.TransferEvent: self.transfer,
             ev.SplitEvent: self.split,

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from qm_pipeline.lib.ledger.config import LotMethod
 from qm_pipeline.lib.ledger.instruments import Instrument
 from qm_pipeline.lib.ledger.money import div, share
+
+if TYPE_CHECKING:  # the modules that own these Book fields import this one
+    from qm_pipeline.lib.ledger.positions import Episode
+    from qm_pipeline.lib.ledger.wash_sales import Groups
 
 # A closed piece: (lot, signed quantity, cost, cost_base, wash, wash_base).
 Piece = tuple["Lot", int, int, int, int, int]
@@ -83,12 +88,12 @@ class Book:
         self.cost = 0
         self.cost_base = 0
         # position tracking, owned by `positions`
-        self.episode = None
+        self.episode: Episode | None = None
         self.episodes = 0
         self.day: int | None = None
         self.dirty = False
         self.mark: int | None = None
-        self.wash_groups = None  # owned by `wash_sales`
+        self.wash_groups: Groups | None = None  # owned by `wash_sales`
 
     def add(self, lot: Lot) -> None:
         """Adds a lot in acquisition order (transferred-in and opening lots can be older)."""

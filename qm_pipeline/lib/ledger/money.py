@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
+from typing import overload
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -70,12 +71,17 @@ def to_base(amount: Decimal, fx: Decimal | None) -> Decimal:
 def plain(amount: Decimal) -> Decimal:
     """`amount` without trailing zeros (100.000 -> 100), so later products stay short."""
     reduced = amount.normalize()
-    return reduced.quantize(ONE) if reduced.as_tuple().exponent > 0 else reduced
+    exponent = reduced.as_tuple().exponent  # a letter only for NaN and infinities
+    return reduced.quantize(ONE) if isinstance(exponent, int) and exponent > 0 else reduced
 
 
 # --- scaled integers (the replay) -----------------------------------------------------
 
 
+@overload
+def units(amount: Decimal) -> int: ...
+@overload
+def units(amount: Decimal | None) -> int | None: ...
 def units(amount: Decimal | None) -> int | None:
     """`amount` in QUANTUMs; an input finer than QUANTUM is rounded half-even."""
     if amount is None:

@@ -54,6 +54,7 @@ def opened(book: Book, ts: int | None, qty: int, cost: int,
 
 def realized(book: Book, pnl: int, pnl_base: int) -> None:
     ep = book.episode
+    assert ep is not None  # a closing had lots to close, so an episode
     if pnl_base is pnl and ep.realized_base is ep.realized:
         ep.realized += pnl
         ep.realized_base = ep.realized

@@ -70,6 +70,11 @@ class _Group:
         self.waiting: deque[WashLoss] = deque()  # in sale order
 
 
+# A book's (group of its sales, [(group of its purchases, the group's units per unit of the
+# lot, in QUANTUMs)]), cached on the book.
+Groups = tuple[_Group, list[tuple[_Group, int]]]
+
+
 class WashTracker:
     def __init__(self, config: LedgerConfig, emit: Callable[[int, int, int], None]) -> None:
         self.taxpayer = config.wash_sales is WashMode.TAXPAYER
@@ -79,9 +84,8 @@ class WashTracker:
         self.groups: dict[tuple[str, str], _Group] = {}
         self.open: deque[WashLoss] = deque()  # every waiting loss, in sale order
 
-    def _groups(self, book: Book) -> tuple[_Group, list[tuple[_Group, int]]]:
-        """(group of its sales, [(group of its purchases, the group's units per unit of the
-        lot, in QUANTUMs)]), cached on the book."""
+    def _groups(self, book: Book) -> Groups:
+        """The book's `Groups`, made on first use."""
         groups = book.wash_groups
         if groups is None:
             if self.taxpayer:
