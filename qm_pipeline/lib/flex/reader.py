@@ -21,6 +21,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from qm_pipeline.lib.collector import cycle_collection_paused
 from qm_pipeline.lib.flex.errors import FlexInputError
 
 SEP = "\x1f"  # not allowed in XML 1.0 documents, even as a character reference
@@ -276,14 +277,16 @@ class Parser:
         ending the document. Malformed XML raises FlexInputError naming the line and column
         in the real file."""
         try:
-            while True:
-                size = _READ_BYTES if until is None else min(_READ_BYTES, until - stream.tell())
-                block = stream.read(size) if size > 0 else b""
-                if not block:
-                    return
-                self.parser.Parse(block, False)
-                if progress:
-                    progress(len(block))
+            with cycle_collection_paused():  # (rows are lists and tuples of strings)
+                while True:
+                    size = (_READ_BYTES if until is None
+                            else min(_READ_BYTES, until - stream.tell()))
+                    block = stream.read(size) if size > 0 else b""
+                    if not block:
+                        return
+                    self.parser.Parse(block, False)
+                    if progress:
+                        progress(len(block))
         except ExpatError as exc:
             raise self.malformed(path, exc) from None
 

@@ -16,13 +16,13 @@ converted where the engine applies them.
 from __future__ import annotations
 
 import decimal
-import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
+from qm_pipeline.lib.collector import cycle_collection_paused
 from qm_pipeline.lib.ledger import events as ev
 from qm_pipeline.lib.ledger import inputs as src
 from qm_pipeline.lib.ledger import positions as pos
@@ -111,10 +111,6 @@ def prepare(inputs: src.LedgerInputs, config: LedgerConfig) -> Prepared:
 def replay(inputs: src.LedgerInputs, config: LedgerConfig | None = None) -> LedgerResult:
     """Replays `inputs` into lots, realized pieces, position episodes and history."""
     config = config or LedgerConfig()
-    collecting = gc.isenabled()
-    # A replay allocates millions of short-lived objects; cyclic garbage collection passes
-    # over them cost a sixth of the run and have nothing to free until the end.
-    gc.disable()
     # The replay's Arrow buffers come from the C allocator: Arrow's default (mimalloc) ends
     # a million-execution replay holding about 120 MB more, and cannot reuse heap the
     # caller freed. The default pool is process-wide, so it is restored at the end (a
@@ -125,7 +121,7 @@ def replay(inputs: src.LedgerInputs, config: LedgerConfig | None = None) -> Ledg
     pool.release_unused()
     pa.set_memory_pool(pa.system_memory_pool())
     try:
-        with decimal.localcontext(ledger_context()):
+        with decimal.localcontext(ledger_context()), cycle_collection_paused():
             prepared = prepare(inputs, config)
             # normalising a million executions leaves freed Arrow pages the allocator keeps
             pa.default_memory_pool().release_unused()
@@ -137,8 +133,6 @@ def replay(inputs: src.LedgerInputs, config: LedgerConfig | None = None) -> Ledg
             return run(prepared, config, seeds, notes)
     finally:
         pa.set_memory_pool(pool)
-        if collecting:
-            gc.enable()
 
 
 def run(prepared: Prepared, config: LedgerConfig, seeds: Iterable[SeedLot] = (),
