@@ -280,3 +280,35 @@ def test_bars_fetches_the_benchmark_into_the_warehouse(tmp_path: Path) -> None:
     assert missing.returncode == 1 and run_of(missing.stdout)[1] == "failed"
     assert "Daily bars of NOPE not fetched, nothing stored: reqContractDetails: error 200" in \
         " ".join(missing.stdout.split())
+
+
+def _main_with(app_body: str) -> subprocess.CompletedProcess:
+    """`cli.main` in a fresh interpreter whose `app` is `app_body`, with an atexit handler of
+    its own: main ends the process itself (os._exit), after that handler."""
+    script = ("import atexit, sys\n"
+              "from qm_pipeline import cli\n"
+              "atexit.register(lambda: print('atexit ran', flush=True))\n"
+              f"cli.app = lambda: {app_body}\n"
+              "cli.main()\n"
+              "print('not reached')\n")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_main_ends_with_the_commands_code_after_the_exit_handlers():
+    done = _main_with("print('output') or sys.exit(3)")
+    assert done.returncode == 3
+    assert done.stdout.splitlines() == ["output", "atexit ran"]
+
+
+def test_main_prints_a_message_exit_as_python_does():
+    done = _main_with("sys.exit('no warehouse here')")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "no warehouse here"
+    assert done.stdout.splitlines() == ["atexit ran"]
+
+
+def test_main_lets_an_exception_end_the_process_the_usual_way():
+    done = _main_with("1 / 0")
+    assert done.returncode == 1 and "ZeroDivisionError" in done.stderr
+    assert "not reached" not in done.stdout
