@@ -488,7 +488,6 @@ def ui(data_dir: DataDir = None, port: int = 3000) -> None:
                               "-p", str(port)]))
 
 
-
 def main() -> None:
     """`qm`. A finished command ends the process without the interpreter's teardown: by then
     its runs are committed, its connections closed and its output printed, and the teardown
@@ -496,10 +495,10 @@ def main() -> None:
     command, measured on `qm ingest`). A command that raises leaves the usual way."""
     try:
         app()
-        code: int | str | None = 0
+        code: object = 0
     except SystemExit as exit_:
         code = exit_.code
-    if isinstance(code, str):  # what sys.exit("message") prints
+    if code is not None and not isinstance(code, int):  # as Python ends sys.exit("message")
         print(code, file=sys.stderr)
         code = 1
     atexit._run_exitfuncs()  # (logging's shutdown and the like still run)
