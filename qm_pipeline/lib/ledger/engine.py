@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from qm_pipeline.lib.collector import cycle_collection_paused
+from qm_pipeline.lib.heap import map_large_blocks
 from qm_pipeline.lib.ledger import events as ev
 from qm_pipeline.lib.ledger import inputs as src
 from qm_pipeline.lib.ledger import positions as pos
@@ -120,6 +121,7 @@ def replay(inputs: src.LedgerInputs, config: LedgerConfig | None = None) -> Ledg
     pool = pa.default_memory_pool()
     pool.release_unused()
     pa.set_memory_pool(pa.system_memory_pool())
+    map_large_blocks()  # and freed large blocks of that allocator go back at once
     try:
         with decimal.localcontext(ledger_context()), cycle_collection_paused():
             prepared = prepare(inputs, config)

@@ -36,7 +36,16 @@ MONEY = pa.decimal128(38, 18)
 TS = pa.timestamp("us")
 DATE = pa.date32()
 STR = pa.string()
+# Realized rows repeat their book's strings and a few codes: they are dictionary columns,
+# indices into the BOOKS column (one shared int32 buffer for all six) or into a short list.
+# A million-execution replay holds some 100 MB less; the warehouse stores plain text
+# (`warehouse.types.sql_type`) and `.to_pylist()` gives the strings.
+BOOK_STR = pa.dictionary(pa.int32(), STR)
+CODE_STR = pa.dictionary(pa.int8(), STR)
 CHUNK = 65_536
+# Rows a `TableSink` holds as tuples before converting them: a position episode's tuple
+# and its integers take some 600 bytes as Python objects, 30 times its Arrow form.
+TUPLES = 8_192
 LOW = (1 << 64) - 1  # an amount's low word is `amount & LOW`, its high word `amount >> 64`
 NO_TIME = -(1 << 63)  # a null timestamp in an integer field
 # Close reasons of realized rows, by their code in an integer field ("": a stock delivery
@@ -72,11 +81,11 @@ LOTS = pa.schema(
 REALIZED = pa.schema(
     [
         ("seq", pa.int64()),  # replay order: sales in the order they happened
-        ("account_id", STR),
-        ("conid", STR),
-        ("symbol", STR),
-        ("asset_category", STR),
-        ("currency", STR),
+        ("account_id", BOOK_STR),
+        ("conid", BOOK_STR),
+        ("symbol", BOOK_STR),
+        ("asset_category", BOOK_STR),
+        ("currency", BOOK_STR),
         ("lot_id", STR),
         ("closing_transaction_id", STR),
         ("open_date_time", TS),
@@ -97,9 +106,9 @@ REALIZED = pa.schema(
         ("wash_sale_disallowed_base", MONEY),
         ("taxable_pnl", MONEY),  # proceeds - adjusted_basis + wash_sale_disallowed
         ("taxable_pnl_base", MONEY),
-        ("term", STR),  # SHORT or LONG
-        ("method", STR),
-        ("close_reason", STR),  # TRADE, EXPIRED, ASSIGNED, EXERCISED
+        ("term", CODE_STR),  # SHORT or LONG
+        ("method", BOOK_STR),
+        ("close_reason", CODE_STR),  # TRADE, EXPIRED, ASSIGNED, EXERCISED
         ("is_opening_balance", pa.bool_()),
     ]
 )
@@ -131,8 +140,8 @@ POSITIONS = pa.schema(
 
 POSITION_HISTORY = pa.schema(
     [
-        ("account_id", STR),
-        ("conid", STR),
+        ("account_id", BOOK_STR),
+        ("conid", BOOK_STR),
         ("date", DATE),
         ("quantity", MONEY),  # end of day
         ("cost_basis", MONEY),
@@ -140,7 +149,7 @@ POSITION_HISTORY = pa.schema(
         ("mark", MONEY),
         ("market_value", MONEY),
         ("unrealized_pnl", MONEY),
-        ("currency", STR),
+        ("currency", BOOK_STR),
         ("episode_id", STR),
     ]
 )
@@ -419,10 +428,21 @@ class RealizedSink:
             self._blocks.append(_Block(self._written, words, self.base.take(),
                                        self.wash.take()))
             self._written += len(words)
-        if not self.emitted:
-            return
         emitted = np.frombuffer(self.emitted, dtype=np.int64).copy()
         del self.emitted[:]
+        disallowed_at, high, low = self.disallowed.take()
+        # CHUNK rows at a time: the last flush takes every loss still waiting, and its
+        # temporaries would otherwise be the replay's high-water mark
+        for start in range(0, len(emitted), CHUNK):
+            inside = slice(*np.searchsorted(disallowed_at, [start, start + CHUNK]))
+            self._batches.append(self._batch(emitted[start:start + CHUNK],
+                                             (disallowed_at[inside] - start, high[inside],
+                                              low[inside])))
+
+    def _batch(self, emitted: np.ndarray,
+               disallowed: tuple[np.ndarray, np.ndarray, np.ndarray]) -> pa.RecordBatch:
+        """The REALIZED batch of the rows `emitted` (numbers, in this order), with their
+        disallowed losses (positions in `emitted`, high and low words)."""
         n = len(emitted)
         chunk = np.empty((n, self.rows.width), dtype=np.int64)
         hits: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {"base": [],
@@ -445,17 +465,15 @@ class RealizedSink:
         amounts["cost_base"], amounts["proceeds_base"] = _put(
             [amounts["cost"], amounts["proceeds"]], n, *_joined(hits["base"]))
         amounts["wash"], amounts["wash_base"] = _put([None, None], n, *_joined(hits["wash"]))
-        amounts["disallowed"], amounts["disallowed_base"] = _put([None, None], n,
-                                                                  *self.disallowed.take())
+        amounts["disallowed"], amounts["disallowed_base"] = _put([None, None], n, *disallowed)
         fields = {name: self.rows.field(chunk, name) for name in (*REALIZED_INTS,
                                                                   *REALIZED_OPENING)}
-        self._batches.append(realized_batch(fields, amounts, emitted + 1, self._books(),
-                                            self._tid_strings))
+        return realized_batch(fields, amounts, emitted + 1, self._books(), self._tid_strings)
 
     def table(self) -> pa.Table:
         self._flush()
         batches, self._batches = self._batches, []
-        return pa.Table.from_batches(batches, schema=REALIZED)
+        return over_books(batches, REALIZED, self._books())
 
 
 class _Block:
@@ -508,26 +526,47 @@ class HistorySink:
             marks = [pc.replace_with_mask(_nulls(n), pa.array(present),
                                           money_from_words(marks_low[:, j], marks_high[:, j]))
                      for j in range(3)]
-        books = self._books().select(["account_id", "conid", "currency"]).take(
-            pa.array(self.rows.field(words, "book").astype(np.int32)))
-        account = books.column("account_id").combine_chunks()
-        conid = books.column("conid").combine_chunks()
+        books = self._books()
+        book = book_columns(books, self.rows.field(words, "book"))
+        account, conid = (book(name).dictionary_decode() for name in ("account_id", "conid"))
         episode = pa.array(self.rows.field(words, "episode"))
         episode_id = pc.if_else(pc.equal(episode, 0), pa.scalar(None, STR),
                                 pc.binary_join_element_wise(account, conid, episode.cast(STR),
                                                             "|"))
         cost_array = money_from_words(*cost)
         self._batches.append(pa.RecordBatch.from_arrays([
-            account, conid, _dates(self.rows.field(words, "date")),
+            book("account_id"), book("conid"), _dates(self.rows.field(words, "date")),
             money_from_words(*quantity), cost_array,
             cost_array if cost_base is cost else money_from_words(*cost_base), *marks,
-            books.column("currency").combine_chunks(), episode_id,
+            book("currency"), episode_id,
         ], schema=POSITION_HISTORY))
 
     def table(self) -> pa.Table:
         self._flush()
         batches, self._batches = self._batches, []
-        return pa.Table.from_batches(batches, schema=POSITION_HISTORY)
+        return over_books(batches, POSITION_HISTORY, self._books())
+
+
+def book_columns(books: pa.Table, index: np.ndarray) -> Callable[[str], pa.DictionaryArray]:
+    """BOOK_STR columns of rows of the books `index`: one int32 buffer for all of them."""
+    indices = pa.array(index.astype(np.int32))
+
+    def column(name: str) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(indices, books.column(name).combine_chunks())
+
+    return column
+
+
+def over_books(batches: list[pa.RecordBatch], schema: pa.Schema, books: pa.Table) -> pa.Table:
+    """`batches` as a table whose BOOK_STR columns all have the final BOOKS as dictionary: a
+    batch made earlier has the books of its time (the same indices, fewer words), and
+    tables are equal only where their dictionaries are."""
+    words = {f.name: books.column(f.name).combine_chunks() for f in schema
+             if f.type == BOOK_STR}
+    return pa.Table.from_batches([pa.RecordBatch.from_arrays([
+        pa.DictionaryArray.from_arrays(column.indices, words[name]) if name in words
+        else column for name, column in zip(schema.names, batch.columns, strict=True)
+    ], schema=schema) for batch in batches], schema=schema)
 
 
 def _dates(days: np.ndarray) -> pa.Array:
@@ -543,7 +582,7 @@ def _times(ts: np.ndarray) -> pa.Array:
 
 class TableSink:
     """Collects rows (tuples in schema order, amounts as integers) into an Arrow table;
-    `spill` converts them once there are CHUNK, so they are not kept as Python objects."""
+    `spill` converts them once there are TUPLES, so they are not kept as Python objects."""
 
     def __init__(self, schema: pa.Schema, twins: dict[str, str] | None = None) -> None:
         self.schema = schema
@@ -558,7 +597,7 @@ class TableSink:
         ]
 
     def spill(self) -> None:
-        if len(self.rows) >= CHUNK:
+        if len(self.rows) >= TUPLES:
             self._flush()
 
     def _flush(self) -> None:
@@ -632,12 +671,21 @@ def lot_ids(books: pa.Table, tid_strings: TidStrings, lot_book: pa.Array, lot_ti
                                        tid_strings(lot_tid), lot_n.cast(STR), "|")
 
 
-def _term(holding_start: np.ndarray, close_day: np.ndarray) -> pa.Array:
+TERMS = pa.array(["SHORT", "LONG"], STR)
+_REASONS = pa.array(REASONS, STR)
+
+
+def _coded(codes: np.ndarray, words: pa.Array) -> pa.DictionaryArray:
+    """A CODE_STR column: `words[codes]`, kept as the codes."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8)), words)
+
+
+def _term(holding_start: np.ndarray, close_day: np.ndarray) -> pa.DictionaryArray:
     """LONG where the close is on or after the first long-term day of the holding period
     (`timeline.first_long_term_day`, computed once per distinct start date)."""
     starts, at = np.unique(holding_start, return_inverse=True)
     first_long = np.array([first_long_term_day(d) for d in starts.tolist()], dtype=np.int64)
-    return pc.if_else(pa.array(close_day >= first_long[at]), "LONG", "SHORT")
+    return _coded(close_day >= first_long[at], TERMS)
 
 
 def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | None],
@@ -646,8 +694,7 @@ def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | Non
     facts joined, ids made, term, P&L and tax amounts summed. A column equal to another
     (no wash amounts, no foreign currency in the chunk) is that column's array again."""
     n = len(seq)
-    book = books.select(["account_id", "conid", "symbol", "asset_category", "currency",
-                         "method"]).take(pa.array(fields["book"].astype(np.int32)))
+    book = book_columns(books, fields["book"])
     close_day = fields["close_ts"] // US_PER_DAY
     pnl = minus(amounts["proceeds"], amounts["cost"])
     base_is_local = amounts["proceeds_base"] is amounts["proceeds"] \
@@ -666,8 +713,8 @@ def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | Non
 
     columns = [
         pa.array(seq),
-        *(book.column(name).combine_chunks() for name in ("account_id", "conid", "symbol",
-                                                          "asset_category", "currency")),
+        *(book(name) for name in ("account_id", "conid", "symbol", "asset_category",
+                                  "currency")),
         lot_ids(books, tid_strings, pa.array(fields["lot_book"].astype(np.int32)),
                 pa.array(fields["lot_tid"]), pa.array(fields["lot_n"])),
         tid_strings(pa.array(fields["tid"])),
@@ -687,8 +734,8 @@ def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | Non
         money(taxable),  # proceeds - adjusted basis + disallowed loss
         money(taxable_base),
         _term(fields["hp_day"], close_day),
-        book.column("method").combine_chunks(),
-        pa.array(REASONS, STR).take(pa.array(fields["reason"].astype(np.int8))),
+        book("method"),
+        _coded(fields["reason"], _REASONS),
         pa.array(fields["opening_balance"].astype(bool)),
     ]
     return pa.RecordBatch.from_arrays(columns, schema=REALIZED)

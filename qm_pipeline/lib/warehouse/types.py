@@ -6,6 +6,8 @@ import pyarrow as pa
 
 
 def sql_type(arrow: pa.DataType, dialect: str) -> str:
+    if pa.types.is_dictionary(arrow):  # an encoding of its values (the ledger's repeated text)
+        return sql_type(arrow.value_type, dialect)
     if pa.types.is_decimal(arrow):
         return f"{'DECIMAL' if dialect == 'duckdb' else 'NUMERIC'}({arrow.precision},{arrow.scale})"
     if pa.types.is_string(arrow) or pa.types.is_large_string(arrow) or pa.types.is_null(arrow):

@@ -39,3 +39,27 @@ def test_summed_columns_add_up_row_by_row() -> None:
             assert r[f"realized_pnl{base}"] == proceeds - r[f"cost{base}"]
             assert r[f"taxable_pnl{base}"] == (proceeds - r[f"adjusted_basis{base}"]
                                                + r[f"wash_sale_disallowed{base}"])
+
+
+def test_book_columns_are_dictionaries_over_the_final_books(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches made while books were still being added end up with one dictionary, the
+    final books, and every row decodes to its own book's account and currency."""
+    history = synthesize(3_000, 40, seed=3)
+    monkeypatch.setattr(outputs, "CHUNK", 50)
+    monkeypatch.setattr(trades, "BATCH", 20)
+    result = replay(LedgerInputs(trades=history), LedgerConfig())
+    books = len({(r["account_id"], r["conid"]) for r in result.positions.to_pylist()})
+    for table in (result.realized, result.position_history):
+        for name in ("account_id", "conid", "currency"):
+            chunks = table.column(name).chunks
+            assert len(chunks) > 10
+            assert all(c.dictionary.equals(chunks[0].dictionary) for c in chunks)
+            assert len(chunks[0].dictionary) == books
+        for r in table.select(["account_id", "conid", "currency"]).to_pylist():
+            number = int(r["conid"][3:])  # synthesize: STK<n> / OPT<n>, account U1 or U2
+            assert r["account_id"] == ("U1", "U2")[number % 2]
+            assert r["currency"] == ("EUR" if number % 5 == 1 else "USD")
+    codes = result.realized.select(["term", "close_reason"]).to_pylist()
+    assert {r["close_reason"] for r in codes} == {"TRADE"}
+    assert {r["term"] for r in codes} == {"SHORT", "LONG"}
