@@ -23,6 +23,9 @@ from sqlalchemy.engine import Connection, make_url
 from qm_pipeline.lib.warehouse.types import sql_type
 
 _names = count()
+# Rows turned into CSV text at a time for PostgreSQL's COPY: the text of a million-row
+# ledger table at once would be some 700 MB beside its Arrow form.
+COPY_ROWS = 65_536
 # Statements that can change the catalog `Tx._column_names` keeps.
 _DDL = re.compile(r"\s*(CREATE|ALTER|DROP|COMMENT)\b", re.IGNORECASE)
 
@@ -179,15 +182,18 @@ class Tx:
         return data.num_rows
 
     def _copy_postgres(self, target: str, data: pa.Table) -> int:
-        buffer = io.BytesIO()
-        pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False))
+        options = pacsv.WriteOptions(include_header=False)
         driver = self.conn.connection.driver_connection
         with driver.cursor() as cursor, cursor.copy(
             f"COPY {target} FROM STDIN WITH (FORMAT csv)"
         ) as copy:
-            view = buffer.getbuffer()
-            for start in range(0, len(view), 1 << 20):
-                copy.write(view[start:start + (1 << 20)])
+            for rows in range(0, data.num_rows, COPY_ROWS):
+                buffer = io.BytesIO()
+                pacsv.write_csv(data.slice(rows, COPY_ROWS), buffer, options)
+                view = buffer.getbuffer()
+                for start in range(0, len(view), 1 << 20):
+                    copy.write(view[start:start + (1 << 20)])
+                del view
         return data.num_rows
 
 
