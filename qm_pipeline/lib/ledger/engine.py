@@ -60,8 +60,9 @@ NEVER = 1 << 63  # later than any timestamp (int64 microseconds)
 @dataclass(frozen=True)
 class LedgerResult:
     """The ledger as Arrow tables (schemas in `outputs`; `.to_pylist()` gives row dicts):
-    open lots, realized pieces (in the order they became final; `seq` is sale order),
-    position episodes, end-of-day position history, and flags."""
+    open lots, realized pieces (in the order they became final, base-currency rows first
+    within each chunk of `outputs.CHUNK`; `seq` is sale order), position episodes,
+    end-of-day position history, and flags."""
 
     lots: pa.Table
     realized: pa.Table

@@ -274,6 +274,13 @@ def minus(a: Words, b: Words | None) -> Words:
     return a[0] - b[0], a[1] - b[1] - (a[0] < b[0])
 
 
+def _equal(a: Words | None, b: Words | None) -> bool:
+    """The same amounts (None: all 0)."""
+    if a is None or b is None:
+        return a is b
+    return np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
 def _zeros(n: int) -> pa.Array:
     """n zeros, slices of one shared buffer (all-zero columns then cost no memory)."""
     return _block_of(max(CHUNK, 1 << (n - 1).bit_length()), False).slice(0, n)
@@ -391,7 +398,9 @@ def _find(rows: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 class RealizedSink:
     """Realized rows: written when a piece is closed (row number = `seq` - 1, sale order),
     emitted when final (at once, or when a loss's wash-sale replacements are settled, up
-    to 30 days later). The output is in the order of emission.
+    to 30 days later). The output is in the order of emission, except that each chunk
+    has the rows whose base amounts are their local ones (base-currency instruments) first:
+    their base columns are then the local columns' arrays (`realized_batch`), not copies.
 
     At each flush the rows written since the last become a block of words; an emitted
     chunk gathers its rows from the blocks, and the leading blocks whose rows were all
@@ -434,10 +443,26 @@ class RealizedSink:
         # CHUNK rows at a time: the last flush takes every loss still waiting, and its
         # temporaries would otherwise be the replay's high-water mark
         for start in range(0, len(emitted), CHUNK):
+            rows = emitted[start:start + CHUNK]
             inside = slice(*np.searchsorted(disallowed_at, [start, start + CHUNK]))
-            self._batches.append(self._batch(emitted[start:start + CHUNK],
-                                             (disallowed_at[inside] - start, high[inside],
-                                              low[inside])))
+            at = disallowed_at[inside] - start
+            foreign = self._foreign(rows)
+            for part in (np.nonzero(~foreign)[0], np.nonzero(foreign)[0]):
+                if len(part):
+                    found, where = _find(part, at)
+                    self._batches.append(self._batch(rows[part], (
+                        where, high[inside][found], low[inside][found])))
+
+    def _foreign(self, emitted: np.ndarray) -> np.ndarray:
+        """Which of the rows `emitted` have base amounts of their own (in `base`)."""
+        foreign = np.zeros(len(emitted), dtype=bool)
+        block_of = np.searchsorted([b.start for b in self._blocks], emitted, side="right") - 1
+        for i, block in enumerate(self._blocks):
+            at = np.nonzero(block_of == i)[0]
+            if len(at):
+                found, _ = _find(block.base[0], emitted[at])
+                foreign[at[found]] = True
+        return foreign
 
     def _batch(self, emitted: np.ndarray,
                disallowed: tuple[np.ndarray, np.ndarray, np.ndarray]) -> pa.RecordBatch:
@@ -699,9 +724,18 @@ def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | Non
     pnl = minus(amounts["proceeds"], amounts["cost"])
     base_is_local = amounts["proceeds_base"] is amounts["proceeds"] \
         and amounts["cost_base"] is amounts["cost"]
+    if base_is_local:  # wash amounts in base too, unless a foreign lot's loss moved here
+        for name in ("wash", "disallowed"):
+            if _equal(amounts[f"{name}_base"], amounts[name]):
+                amounts[f"{name}_base"] = amounts[name]
     pnl_base = pnl if base_is_local else minus(amounts["proceeds_base"], amounts["cost_base"])
+    adjusted = plus(amounts["cost"], amounts["wash"])
+    adjusted_base = adjusted if base_is_local and amounts["wash_base"] is amounts["wash"] \
+        else plus(amounts["cost_base"], amounts["wash_base"])
     taxable = plus(minus(pnl, amounts["wash"]), amounts["disallowed"])
-    taxable_base = plus(minus(pnl_base, amounts["wash_base"]), amounts["disallowed_base"])
+    taxable_base = taxable if adjusted_base is adjusted \
+        and amounts["disallowed_base"] is amounts["disallowed"] \
+        else plus(minus(pnl_base, amounts["wash_base"]), amounts["disallowed_base"])
     arrays: dict[int, tuple[Words, pa.Array]] = {}  # the words kept alive: ids stay unique
 
     def money(words: Words | None) -> pa.Array:
@@ -727,8 +761,8 @@ def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | Non
                                             "proceeds_base")),
         money(pnl),
         money(pnl_base),
-        money(plus(amounts["cost"], amounts["wash"])),  # adjusted basis
-        money(plus(amounts["cost_base"], amounts["wash_base"])),
+        money(adjusted),
+        money(adjusted_base),
         money(amounts["disallowed"]),
         money(amounts["disallowed_base"]),
         money(taxable),  # proceeds - adjusted basis + disallowed loss
