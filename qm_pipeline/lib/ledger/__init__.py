@@ -5,6 +5,11 @@ position episodes and history. Plain functions over rows: no Dagster, no databas
     result.lots, result.realized, result.positions, result.position_history, result.flags
     check_realized_pnl(result, trades)  # and the other cross-checks with IB's numbers
 
+The results are Arrow tables; in `realized` and `position_history` the book's strings
+(account, conid, symbol, ...) and the realized codes (term, close reason) are dictionary
+columns: `.to_pylist()` and the warehouse give plain strings, and
+`pyarrow.compute.dictionary_decode` plain columns (Arrow sorts by plain columns only).
+
 Conventions are documented where they are applied: `money` (Decimal at the edges,
 scaled integers in the replay), `timeline` (order of events), `lots` (signs, methods),
 `wash_sales` (IRC 1091), `opening` (holdings older than the history), `outputs`
