@@ -12,7 +12,6 @@ M_MMAP_THRESHOLD) turns that adjustment off for the process; nothing else change
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from functools import cache
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
@@ -21,12 +20,7 @@ THRESHOLD = 128 * 1024  # glibc's default starting threshold
 
 @cache
 def map_large_blocks() -> bool:
-    """Fixes the mmap threshold (once per process); False where the C library is not
-    glibc (there is nothing to fix there)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    mallopt = getattr(ctypes.CDLL(name), "mallopt", None)
-    if mallopt is None:
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, THRESHOLD))
+    """Fixes the mmap threshold (once per process); False where the C library has no
+    such setting (not glibc: nothing to fix there)."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the process's own C library
+    return mallopt is not None and bool(mallopt(M_MMAP_THRESHOLD, THRESHOLD))
