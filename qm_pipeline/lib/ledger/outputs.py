@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from itertools import compress, repeat
 from operator import and_, is_not, rshift
@@ -453,15 +453,20 @@ class RealizedSink:
                     self._batches.append(self._batch(rows[part], (
                         where, high[inside][found], low[inside][found])))
 
-    def _foreign(self, emitted: np.ndarray) -> np.ndarray:
-        """Which of the rows `emitted` have base amounts of their own (in `base`)."""
-        foreign = np.zeros(len(emitted), dtype=bool)
+    def _by_block(self, emitted: np.ndarray) -> Iterator[tuple[_Block, np.ndarray]]:
+        """Each block holding some of the rows `emitted`, with their positions there."""
         block_of = np.searchsorted([b.start for b in self._blocks], emitted, side="right") - 1
         for i, block in enumerate(self._blocks):
             at = np.nonzero(block_of == i)[0]
             if len(at):
-                found, _ = _find(block.base[0], emitted[at])
-                foreign[at[found]] = True
+                yield block, at
+
+    def _foreign(self, emitted: np.ndarray) -> np.ndarray:
+        """Which of the rows `emitted` have base amounts of their own (in `base`)."""
+        foreign = np.zeros(len(emitted), dtype=bool)
+        for block, at in self._by_block(emitted):
+            found, _ = _find(block.base[0], emitted[at])
+            foreign[at[found]] = True
         return foreign
 
     def _batch(self, emitted: np.ndarray,
@@ -472,11 +477,7 @@ class RealizedSink:
         chunk = np.empty((n, self.rows.width), dtype=np.int64)
         hits: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {"base": [],
                                                                             "wash": []}
-        block_of = np.searchsorted([b.start for b in self._blocks], emitted, side="right") - 1
-        for i, block in enumerate(self._blocks):
-            at = np.nonzero(block_of == i)[0]
-            if not len(at):
-                continue
+        for block, at in self._by_block(emitted):
             rows = emitted[at]
             chunk[at] = block.words[rows - block.start]
             block.pending -= len(at)
@@ -696,7 +697,7 @@ def lot_ids(books: pa.Table, tid_strings: TidStrings, lot_book: pa.Array, lot_ti
                                        tid_strings(lot_tid), lot_n.cast(STR), "|")
 
 
-TERMS = pa.array(["SHORT", "LONG"], STR)
+_TERMS = pa.array(["SHORT", "LONG"], STR)
 _REASONS = pa.array(REASONS, STR)
 
 
@@ -710,7 +711,7 @@ def _term(holding_start: np.ndarray, close_day: np.ndarray) -> pa.DictionaryArra
     (`timeline.first_long_term_day`, computed once per distinct start date)."""
     starts, at = np.unique(holding_start, return_inverse=True)
     first_long = np.array([first_long_term_day(d) for d in starts.tolist()], dtype=np.int64)
-    return _coded(close_day >= first_long[at], TERMS)
+    return _coded(close_day >= first_long[at], _TERMS)
 
 
 def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | None],

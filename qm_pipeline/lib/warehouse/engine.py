@@ -193,7 +193,7 @@ class Tx:
                 view = buffer.getbuffer()
                 for start in range(0, len(view), 1 << 20):
                     copy.write(view[start:start + (1 << 20)])
-                del view
+                del view  # it holds this piece's text, which goes before the next is made
         return data.num_rows
 
 
