@@ -17,7 +17,8 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.8"
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+# setup.py and the Cython sources: uv rebuilds the compiled ledger core when they change
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock setup.py $(wildcard qm_pipeline/lib/ledger/*.pyx qm_pipeline/lib/ledger/*.pxd)
 	$(UV) sync --frozen --python $(PYTHON)
 	$(PY) -m compileall -q qm_pipeline
 	touch $@

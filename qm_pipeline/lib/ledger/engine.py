@@ -6,11 +6,11 @@ order, and returns the ledger as Arrow tables. When open positions are supplied 
 event history does not explain them (Flex windows are 365 days, holdings can be older),
 it derives opening-balance lots (`opening`) and replays again with them seeded.
 
-The per-execution path is `_Engine.trade`: the book found by list index (the stream
-numbers the (account, conid) pairs), integer arithmetic on amounts in QUANTUMs (see
-`money`), lots consumed from a deque, realized rows packed into the output's words as
-they are made (`outputs.Rows`). Events and opening balances are Decimal; they are
-converted where the engine applies them.
+The per-execution path is `executions.Executions.trade`, compiled: the book found by
+list index (the stream numbers the (account, conid) pairs), 128-bit integer arithmetic
+on amounts in QUANTUMs (`quanta`), lots consumed from a deque, realized rows packed into
+the output's words as they are made (`outputs.Rows`). Events and opening balances are
+Decimal; they are converted where the engine applies them.
 """
 
 from __future__ import annotations
@@ -29,17 +29,16 @@ from qm_pipeline.lib.ledger import inputs as src
 from qm_pipeline.lib.ledger import positions as pos
 from qm_pipeline.lib.ledger import transfer_lots
 from qm_pipeline.lib.ledger.config import LedgerConfig, WashMode
+from qm_pipeline.lib.ledger.executions import Executions
 from qm_pipeline.lib.ledger.instruments import Instrument, collect, unknown
-from qm_pipeline.lib.ledger.lots import PICKERS, Book, Lot, Piece, fifo, opened_at
-from qm_pipeline.lib.ledger.money import in_base, ledger_context, share, to_decimal, units
+from qm_pipeline.lib.ledger.lots import PICKERS, Book, Lot, Piece, fifo
+from qm_pipeline.lib.ledger.money import ledger_context, to_decimal, units
 from qm_pipeline.lib.ledger.opening import SeedLot, seed_lots
 from qm_pipeline.lib.ledger.outputs import (
     BOOKS,
-    LOW,
     POSITIONS,
     RAW_LOTS,
     REASON_CODE,
-    REASONS,
     TWINS,
     Flags,
     HistorySink,
@@ -49,6 +48,7 @@ from qm_pipeline.lib.ledger.outputs import (
     opening_book_tid,
     opening_fields,
 )
+from qm_pipeline.lib.ledger.quanta import share_of
 from qm_pipeline.lib.ledger.timeline import PRIO_TRADE, day_of, tiebreak
 from qm_pipeline.lib.ledger.trades import TradeStream, normalise
 from qm_pipeline.lib.ledger.wash_sales import WashTracker
@@ -172,7 +172,7 @@ def run(prepared: Prepared, config: LedgerConfig, seeds: Iterable[SeedLot] = (),
     return engine.finish()
 
 
-class _Engine:
+class _Engine(Executions):
     def __init__(self, prepared: Prepared, config: LedgerConfig, flag_rows: list[tuple]) -> None:
         self.config = config
         self.instruments = prepared.instruments
@@ -188,9 +188,6 @@ class _Engine:
         self.positions = TableSink(POSITIONS, TWINS["positions"])
         self.history = HistorySink(self.book_table)
         self.flags = Flags(flag_rows)
-        self.day: int | None = None
-        self.seq = 0  # lots opened, in replay order
-        self.rseq = 0  # realized rows written: the row number of the next (its seq - 1)
         self.in_transit: dict[str, list[Piece]] = {}
         self.wash = None if config.wash_sales is WashMode.NONE else WashTracker(
             config, self.realized.emit_wash)
@@ -224,121 +221,9 @@ class _Engine:
             self._book_table = sink.table()
         return self._book_table
 
-    def at(self, day: int) -> None:
-        if day != self.day:
-            self.day = day
-            if self.wash is not None:
-                self.wash.expire(day)
-
     def flag(self, level: str, source: str, reason: str, book: Book, tid: str | None,
              ts: int | None) -> None:
         self.flags.add(level, source, reason, book.account_id, book.conid, tid, ts)
-
-    # --- executions ---------------------------------------------------------------------
-
-    def trade(self, book: Book, ts: int, day: int, code: int, qty: int, net: int,
-              fx: int | None, reason: int) -> None:
-        """An execution (transaction id `code`) of signed `qty` moving `net` cash (proceeds
-        + commission)."""
-        if day != self.day:
-            self.at(day)
-        if book.day == day:  # `pos.touch` on a day already touched, inlined: the hot path
-            book.dirty = True
-        else:
-            pos.touch(book, day, self.history)
-        held = book.qty
-        if not held or (held > 0) is (qty > 0):
-            self.open(book, ts, day, code, qty, -net, fx)
-            return
-        size = qty if qty > 0 else -qty
-        held_size = held if held > 0 else -held
-        if size <= held_size:
-            self.close(book, ts, day, code, size, net, fx, reason)
-        else:  # closes the position and opens the other side (IB's "C;O")
-            closing_cash = share(net, held_size, size)
-            self.close(book, ts, day, code, held_size, closing_cash, fx, reason)
-            self.open(book, ts, day, code, qty + held, closing_cash - net, fx)
-
-    def open(self, book: Book, ts: int, day: int, code: int, qty: int, cost: int,
-             fx: int | None) -> None:
-        seq = self.seq = self.seq + 1
-        lot = Lot(opening_fields(book.index, code, ts, day, False), 0, seq, seq, ts, day, qty,
-                  cost, cost if fx is None else in_base(cost, fx), book)
-        book.add(lot)
-        pos.opened(book, ts, qty, cost)
-        if self.wash is not None and qty > 0:
-            self.wash.acquired(book, lot, day)
-
-    def close(self, book: Book, ts: int, day: int, code: int, size: int, net: int,
-              fx: int | None, reason: int, at_cost: bool = False) -> int:
-        """Closes `size` units for `net` cash, writing a realized row per lot piece; returns
-        the cost of the lots closed. `at_cost`: proceeds equal cost (an option whose premium
-        moves to the stock)."""
-        pieces = book.take(size, book.picker) if book.picker is not None \
-            else self.take_specific(book, size, code, ts)
-        last = len(pieces) - 1
-        allocated = closed_cost = realized = realized_base = 0
-        base_is_local = True  # every piece's base P&L is its local one (see `money`)
-        wash_sales = self.wash
-        sink = self.realized
-        add, pack = sink.rows.add, sink.rows.pack
-        base, washes = sink.base, sink.wash
-        index = book.index
-        for i, (lot, q, cost, cost_base, wash, wash_base) in enumerate(pieces):
-            if at_cost:
-                proceeds = cost
-            elif i == last:
-                proceeds = net - allocated
-            else:
-                proceeds = share(net, q if q > 0 else -q, size)
-                allocated += proceeds
-            closed_cost += cost
-            proceeds_base = proceeds if fx is None else in_base(proceeds, fx)
-            pnl = proceeds - cost
-            pnl_base = pnl if proceeds_base is proceeds and cost_base is cost \
-                else proceeds_base - cost_base
-            realized += pnl
-            realized_base += pnl_base
-            base_is_local = base_is_local and pnl_base is pnl
-            row = self.rseq
-            self.rseq = row + 1
-            add(pack(index, lot.n, code, ts, lot.hp_day, reason, q >> 64, cost >> 64,
-                     proceeds >> 64, q & LOW, cost & LOW, proceeds & LOW))
-            add(lot.opening)
-            if cost_base is not cost or proceeds_base is not proceeds:
-                base.add(base.pack(row, cost_base >> 64, proceeds_base >> 64, cost_base & LOW,
-                                   proceeds_base & LOW))
-            if wash or wash_base:
-                washes.add(washes.pack(row, wash >> 64, wash_base >> 64, wash & LOW,
-                                       wash_base & LOW))
-            # a loss on a long lot (tax basis: cost plus wash adjustments) may be a wash sale
-            if wash_sales is not None and q > 0 and pnl < wash:
-                wash_sales.loss(book, lot, day, q, wash - pnl, max(wash_base - pnl_base, 0), row)
-            else:
-                sink.emit(row)
-        pos.realized(book, realized, realized if base_is_local else realized_base)
-        pos.closed(book, ts, REASONS[reason], self.positions)
-        return closed_cost
-
-    def take_specific(self, book: Book, size: int, code: int, ts: int) -> list[Piece]:
-        """Lots for a SPECIFIC account: those IB's CLOSED_LOT rows name for this trade."""
-        wanted = self.closed_lots.get(code)
-        missed = [wanted is None]
-        pieces: list[Piece] = []
-        for open_ts, qty in wanted or ():
-            if not size:
-                break
-            k = min(qty, size)
-            pieces += book.take(k, opened_at(open_ts, missed))
-            size -= k
-        if size:
-            missed[0] = True
-            pieces += book.take(size, fifo)
-        if missed[0]:
-            self.flag("WARN", "closed_lots", "SPECIFIC: IB's closed lots for this trade do not "
-                      "match the open lots; FIFO used for the rest", book,
-                      self.tids.string(code), ts)
-        return pieces
 
     # --- other events (Decimal amounts, converted here) ---------------------------------
 
@@ -363,7 +248,7 @@ class _Engine:
             moves_premium = e.stock is not None
             if closable:
                 closing = min(size, closable)
-                cash = net_cash if closing == size else share(net_cash, closing, size)
+                cash = net_cash if closing == size else share_of(net_cash, closing, size)
                 cost = self.close(book, opt.ts, opt.day, self.tids.code(opt.transaction_id),
                                   closing, cash, units(opt.fx), reason, at_cost=moves_premium)
                 if moves_premium:
@@ -403,16 +288,18 @@ class _Engine:
         code = self.tids.code(leg.transaction_id)
         if carried:  # internal transfer: the lots keep their basis, dates and wash history
             splits = [len(carried) - 1]  # lots split off them are numbered after them
-            for n, (old, q, cost, cost_base, wash, wash_base) in enumerate(carried):
+            for n, piece in enumerate(carried):
+                old = piece.lot
                 self.seq += 1
                 lot = Lot(opening_fields(book.index, code, old.open_ts, old.open_day,
                                   old.opening_balance), n, old.origin, self.seq, old.open_ts,
-                          old.open_day, q, cost, cost_base, book, old.opening_balance)
-                lot.hp_day, lot.wash, lot.wash_base = old.hp_day, wash, wash_base
+                          old.open_day, piece.qty, piece.cost, piece.cost_base, book,
+                          old.opening_balance)
+                lot.hp_day, lot.wash, lot.wash_base = old.hp_day, piece.wash, piece.wash_base
                 lot.replacement = old.replacement
                 lot.splits = splits
                 book.add(lot)
-                pos.opened(book, leg.ts, q, cost, old.opening_balance)
+                pos.opened(book, leg.ts, piece.qty, piece.cost, old.opening_balance)
             return
         self.bring_in(book, e, code)
 
@@ -427,8 +314,7 @@ class _Engine:
             cost, cost_base = units(brought.cost), units(brought.cost_base)
             open_day = day_of(open_ts)
             lot = Lot(opening_fields(book.index, code, open_ts, open_day, False), n, seq, seq,
-                      open_ts, open_day, units(brought.qty), cost,
-                      cost if cost_base == cost else cost_base, book)
+                      open_ts, open_day, units(brought.qty), cost, cost_base, book)
             lot.splits = splits
             if brought.holding_ts is not None:
                 lot.hp_day = day_of(brought.holding_ts)
@@ -484,8 +370,8 @@ class _Engine:
             open_day = day_of(s.open_ts if s.open_ts is not None else s.at_ts)
             cost, cost_base = units(s.cost), units(s.cost_base)
             lot = Lot(opening_fields(book.index, code, s.open_ts, open_day, True), n, seq, seq,
-                      s.open_ts, open_day, units(s.qty), cost,
-                      cost if cost_base == cost else cost_base, book, opening_balance=True)
+                      s.open_ts, open_day, units(s.qty), cost, cost_base, book,
+                      opening_balance=True)
             lot.splits = splits
             if s.holding_ts is not None:
                 lot.hp_day = day_of(s.holding_ts)

@@ -9,18 +9,19 @@ builds decimal128 columns from their 128-bit words without a Decimal in between
 
 Sums and differences are exact in both forms. Only two operations can produce
 non-terminating results, and both are rounded half-even to QUANTUM in one place each:
-pro-rata parts of a lot (closing 1 of 3 shares: `share`, Decimal `part`) and products with
-an FX rate (`in_base`, Decimal `to_base`). The integer forms round the exact quotient once.
+pro-rata parts of a lot (closing 1 of 3 shares: `quanta.share`, Decimal `part`) and products with
+an FX rate (`quanta.in_base`, Decimal `to_base`). The integer forms round the exact quotient once.
 The Decimal forms round to 40 significant digits first, which can only change a result
 when the divisor itself has some 20 significant digits (a quantity with 18 decimals, as a
 reverse split leaves); otherwise the two agree (`test_money`). Callers keep totals exact
 by giving the last part the remainder (`amount - parts`), so no cent is created or lost
 by partial closes.
 
-Base amounts of an instrument in the base currency are the same objects as the local
-ones (`in_base` returns its argument when there is no rate), and the ledger keeps that
-identity through partial closes and totals: the outputs write a base amount only where
-it is another object (`outputs.Sparse`, `outputs.TableSink`).
+The compiled replay (`executions`, `lots`, `wash_sales`, `positions`) holds these integers
+in 128-bit C integers and computes `share`, `div` and `in_base` in C where the product
+fits (`quanta.pxd`), here otherwise; both give the same result. Base amounts of an
+instrument in the base currency equal the local ones, and the outputs write a base
+amount only where it differs (`outputs.Sparse`, `outputs.TableSink`).
 """
 
 from __future__ import annotations
@@ -104,21 +105,3 @@ def div(num: int, den: int) -> int:
         q += 1
     return q
 
-
-def share(amount: int, k: int, n: int) -> int:
-    """`part` in QUANTUMs: `amount * k / n` rounded half-even (k, n positive sizes). It is
-    `div` for a positive divisor, written out: the replay calls it millions of times."""
-    if not amount:
-        return amount
-    q, r = divmod(amount * k, n)
-    r += r
-    if r > n or (r == n and q & 1):
-        q += 1
-    return q
-
-
-def in_base(amount: int, fx: int | None) -> int:
-    """`to_base` in QUANTUMs: the same object when there is nothing to convert."""
-    if fx is None or fx == SCALE or not amount:
-        return amount
-    return div(amount * fx, SCALE)

@@ -24,7 +24,7 @@ from array import array
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from itertools import compress, repeat
-from operator import and_, is_not, rshift
+from operator import and_, ne, rshift
 
 import numpy as np
 import pyarrow as pa
@@ -195,9 +195,9 @@ _OPENING = struct.Struct(f"<{len(REALIZED_OPENING)}q")
 HISTORY_INTS = ("book", "date", "episode")
 HISTORY_MONEY = ("quantity", "cost_basis")
 
-# Columns of the small tables whose value is usually the very same object as another
-# (earlier) column's: base amounts of base-currency instruments, wash amounts (0).
-# `TableSink` converts such a column only where the objects differ.
+# Columns of the small tables whose value usually equals another (earlier) column's: base
+# amounts of base-currency instruments, wash amounts (0). `TableSink` converts such a
+# column only where the values differ.
 ZERO_TWIN = ""
 TWINS = {
     "lots": {
@@ -637,7 +637,7 @@ class TableSink:
                 arrays.append(_array(col, field.type))
                 continue
             base = _zeros(len(col)) if twin < 0 else arrays[twin]
-            differs = list(map(is_not, col, repeat(0) if twin < 0 else columns[twin]))
+            differs = list(map(ne, col, repeat(0) if twin < 0 else columns[twin]))
             if any(differs):
                 base = pc.replace_with_mask(base, pa.array(differs),
                                             _array(list(compress(col, differs)), field.type))

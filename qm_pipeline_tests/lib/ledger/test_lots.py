@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from decimal import ROUND_HALF_EVEN, localcontext
 
 import pyarrow as pa
 
 from qm_pipeline.lib.ledger import LedgerConfig, LotMethod, WashMode
+from qm_pipeline.lib.ledger.money import QUANTUM
 from qm_pipeline_tests.lib.ledger.builders import D, ledger, one, trade
 
 NO_WASH = LedgerConfig(wash_sales=WashMode.NONE)
@@ -202,3 +204,23 @@ def test_specific_lots_of_a_closing_trade_given_first() -> None:
         ("U1|AAA|L2|0", 50), ("U1|AAA|L3|0", 100)}  # 100 of L1, then FIFO: 50 of L2
     (flag,) = out.flags  # IB named 150 from L1, which only had 100
     assert flag["transaction_id"] == "S"
+
+
+def test_amounts_whose_products_pass_128_bits_stay_exact() -> None:
+    """The compiled replay multiplies in 128-bit integers and falls back to Python integers
+    when a product does not fit (`quanta.pxd`): here a lot of 3.14... shares costing some
+    300 billion EUR, 1.000...001 of them sold (cost x quantity is about 2**158), at an FX
+    rate of 10 decimals (amount x rate is about 2**131 even after cancelling 10**8)."""
+    n, k = D("3.141592653589793238"), D("1.000000000000000001")
+    price, fx = "98765432112.3456", D("1.0834567891")
+    buy = trade("2024-01-02", n, price, conid="BIG", currency="EUR", fx=fx)
+    sell = trade("2024-01-03", -k, price, conid="BIG", currency="EUR", fx=fx)
+    (row,) = ledger(NO_WASH, trades=[buy, sell]).realized
+    with localcontext(prec=80):
+        cost, proceeds = -buy["proceeds"], sell["proceeds"]
+        cost_base = (cost * fx).quantize(QUANTUM, ROUND_HALF_EVEN)
+        assert row["cost"] == (cost * k / n).quantize(QUANTUM, ROUND_HALF_EVEN)
+        assert row["cost_base"] == (cost_base * k / n).quantize(QUANTUM, ROUND_HALF_EVEN)
+        assert row["proceeds_base"] == (proceeds * fx).quantize(QUANTUM, ROUND_HALF_EVEN)
+    assert row["quantity"] == k
+    assert row["cost"] > 10**10  # the premise: amounts far beyond 64 bits (10**28 QUANTUMs)

@@ -9,17 +9,16 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 import pytest
+from qm_pipeline.lib.ledger.quanta import base_of, share_of
 
 from qm_pipeline.lib.ledger import outputs
 from qm_pipeline.lib.ledger.inputs import unit_list
 from qm_pipeline.lib.ledger.money import (
     QUANTUM,
     div,
-    in_base,
     ledger_context,
     part,
     rounded,
-    share,
     to_base,
     to_decimal,
     units,
@@ -38,16 +37,16 @@ def test_integer_parts_and_base_amounts_equal_the_decimal_ones() -> None:
             n = Decimal(rng.randint(1, 10**6)).scaleb(-rng.choice([0, 0, 2, 4]))
             k = (n * Decimal(rng.random())).quantize(Decimal(1).scaleb(n.as_tuple().exponent))
             if k > 0:
-                assert share(units(amount), units(k), units(n)) == units(part(amount, k, n))
+                assert share_of(units(amount), units(k), units(n)) == units(part(amount, k, n))
             fx = Decimal(rng.randint(1, 3_000_000)).scaleb(-6)
-            assert in_base(units(amount), units(fx)) == units(to_base(amount, fx))
+            assert base_of(units(amount), units(fx)) == units(to_base(amount, fx))
 
 
 def test_thirds_round_half_even_and_the_remainder_keeps_the_total() -> None:
     cost, three, one = units(Decimal(31)), units(Decimal(3)), units(Decimal(1))
-    first = share(cost, one, three)
+    first = share_of(cost, one, three)
     assert to_decimal(first) == Decimal("10.333333333333333333")
-    second = share(cost - first, one, three - one)  # 20.666666666666666667 / 2, half-even
+    second = share_of(cost - first, one, three - one)  # 20.666666666666666667 / 2, half-even
     assert to_decimal(second) == Decimal("10.333333333333333334")
     assert to_decimal(cost - first - second) == Decimal("10.333333333333333333")
     assert [div(n, 2) for n in (5, 7, -5, -7)] == [2, 4, -2, -4]

@@ -30,99 +30,92 @@ security) and carried in base currency alongside. Amounts and units are integers
 QUANTUM (see `money`).
 """
 
-from __future__ import annotations
-
 from collections import deque
-from collections.abc import Callable
 
-from qm_pipeline.lib.ledger.config import LedgerConfig, WashMode
-from qm_pipeline.lib.ledger.lots import Book, Lot
-from qm_pipeline.lib.ledger.money import SCALE, div, share
+from qm_pipeline.lib.ledger.config import WashMode
+
+from qm_pipeline.lib.ledger.lots cimport Book, Lot
+from qm_pipeline.lib.ledger.quanta cimport SCALE, i128, muldiv, share
 
 
-class WashLoss:
+cdef class WashLoss:
     """A loss sale still open to replacements, with its realized row (number)."""
 
-    __slots__ = ("currency", "day", "disallowed", "disallowed_base", "done", "held_days", "loss",
-                 "loss_base", "origin", "remaining", "row", "units")
 
-    def __init__(self, row: int, currency: str | None, day: int, held_days: int, origin: int,
-                 units: int, loss: int, loss_base: int) -> None:
-        self.row = row
-        self.currency = currency
-        self.day = day
-        self.held_days = held_days
-        self.origin = origin
-        self.units = units  # sold quantity in the group's units
-        self.remaining = units  # not yet replaced
-        self.loss = loss  # positive magnitude, lot currency
-        self.loss_base = loss_base
-        self.disallowed = 0
-        self.disallowed_base = 0
-        self.done = False
+cdef class Bought:
+    """A purchase in a group, open to waiting losses for 30 days, with the group's units
+    per unit of the lot (in QUANTUMs)."""
 
 
-class _Group:
-    __slots__ = ("bought", "waiting")
+cdef class Group:
+    """Purchases (`Bought`, in purchase order) and waiting losses (in sale order)."""
 
-    def __init__(self) -> None:
-        self.bought: deque[tuple[int, Lot, int]] = deque()  # (day, lot, units per lot qty)
-        self.waiting: deque[WashLoss] = deque()  # in sale order
-
-
-# A book's (group of its sales, [(group of its purchases, the group's units per unit of the
-# lot, in QUANTUMs)]), cached on the book.
-Groups = tuple[_Group, list[tuple[_Group, int]]]
+    def __cinit__(self):
+        self.bought = deque()
+        self.waiting = deque()
 
 
-class WashTracker:
-    def __init__(self, config: LedgerConfig, emit: Callable[[int, int, int], None]) -> None:
+cdef class Groups:
+    """A book's group of its sales and its purchase groups with their units per unit of the
+    lot, cached on the book."""
+
+
+cdef class WashTracker:
+    def __init__(self, config, emit):
         self.taxpayer = config.wash_sales is WashMode.TAXPAYER
         self.config = config
         self.window = config.wash_window_days
         self.emit = emit  # (realized row, disallowed, disallowed in base currency)
-        self.groups: dict[tuple[str, str], _Group] = {}
-        self.open: deque[WashLoss] = deque()  # every waiting loss, in sale order
+        self.groups = {}
+        self.open = deque()  # every waiting loss, in sale order
 
-    def _groups(self, book: Book) -> Groups:
+    cdef Groups _groups(self, Book book):
         """The book's `Groups`, made on first use."""
-        groups = book.wash_groups
+        cdef Groups groups = book.wash_groups
         if groups is None:
+            groups = Groups.__new__(Groups)
             if self.taxpayer:
                 owner = self.config.owner(book.account_id)
-                own = self._group((owner, self.config.identity(book.conid)))
-                buys = [(own, SCALE)]
+                groups.own = self._group((owner, self.config.identity(book.conid)))
+                groups.buys = [(groups.own, SCALE)]
                 inst = book.inst
                 if inst.is_call and inst.underlying_conid:
                     underlying = (owner, self.config.identity(inst.underlying_conid))
-                    buys.append((self._group(underlying), book.multiplier))
+                    groups.buys.append((self._group(underlying), book.multiplier))
             else:
-                own = self._group((book.account_id, book.conid))
-                buys = [(own, SCALE)]
-            groups = book.wash_groups = (own, buys)
+                groups.own = self._group((book.account_id, book.conid))
+                groups.buys = [(groups.own, SCALE)]
+            book.wash_groups = groups
         return groups
 
-    def _group(self, key: tuple[str, str]) -> _Group:
-        group = self.groups.get(key)
+    cdef Group _group(self, tuple key):
+        cdef Group group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = _Group()
+            group = self.groups[key] = Group()
         return group
 
-    def loss(self, book: Book, lot: Lot, day: int, qty: int, loss: int, loss_base: int,
-             row: int) -> None:
+    cpdef loss(self, Book book, Lot lot, long long day, i128 qty, i128 loss, i128 loss_base,
+               long long row):
         """A long lot piece of `qty` sold at a (tax) loss on `day`; `row` is its realized row,
         emitted once the disallowed amounts are known."""
-        rec = WashLoss(row, book.inst.currency, day, day - lot.hp_day, lot.origin, qty, loss,
-                       loss_base)
-        group = (book.wash_groups or self._groups(book))[0]
+        cdef WashLoss rec = WashLoss.__new__(WashLoss)
+        rec.row, rec.currency, rec.day, rec.held_days, rec.origin = row, book.inst.currency, \
+            day, day - lot.hp_day, lot.origin
+        rec.units = rec.remaining = qty  # sold quantity in the group's units; not yet replaced
+        rec.loss, rec.loss_base = loss, loss_base  # positive magnitude, lot currency
+        rec.disallowed = rec.disallowed_base = 0
+        rec.done = False
+        cdef Group group = self._groups(book).own
         bought = group.bought
-        oldest = day - self.window
-        while bought and bought[0][0] < oldest:
+        cdef long long oldest = day - self.window
+        while bought and (<Bought>bought[0]).day < oldest:
             bought.popleft()
-        for _, candidate, units in bought:  # splitting a candidate does not touch `bought`
+        cdef Bought b
+        for b in bought:  # splitting a candidate does not touch `bought`
+            candidate = b.lot
             if candidate.qty > 0 and not candidate.replacement \
                     and candidate.origin != rec.origin:
-                self._replace(rec, candidate, units)
+                self._replace(rec, candidate, b.units)
                 if not rec.remaining:
                     break
         if rec.remaining:
@@ -131,12 +124,17 @@ class WashTracker:
         else:
             self._finish(rec)
 
-    def acquired(self, book: Book, lot: Lot, day: int) -> None:
+    cpdef acquired(self, Book book, Lot lot, long long day):
         """A long lot bought on `day`: waiting losses take it as replacement, in sale order."""
-        for group, units in (book.wash_groups or self._groups(book))[1]:
+        cdef Group group
+        cdef WashLoss rec
+        cdef Bought b
+        cdef i128 units
+        cdef long long oldest = day - self.window
+        for group, units in self._groups(book).buys:
             waiting = group.waiting
-            oldest = day - self.window
-            while waiting and (waiting[0].done or waiting[0].day < oldest):
+            while waiting and ((<WashLoss>waiting[0]).done
+                               or (<WashLoss>waiting[0]).day < oldest):
                 waiting.popleft()
             for rec in waiting:
                 if lot.replacement:
@@ -146,15 +144,17 @@ class WashTracker:
                     if not rec.remaining:
                         self._finish(rec)
             if not lot.replacement:
-                group.bought.append((day, lot, units))
+                b = Bought.__new__(Bought)
+                b.day, b.lot, b.units = day, lot, units
+                group.bought.append(b)
 
-    def _replace(self, rec: WashLoss, lot: Lot, units: int) -> None:
+    cdef _replace(self, WashLoss rec, Lot lot, i128 units):
         """`lot` (or the part of it the loss needs) becomes a replacement of `rec`."""
-        available = lot.qty if units == SCALE else div(lot.qty * units, SCALE)
-        use = min(available, rec.remaining)
+        cdef i128 available = lot.qty if units == SCALE else muldiv(lot.qty, units, SCALE)
+        cdef i128 use = available if available < rec.remaining else rec.remaining
+        cdef i128 disallowed, disallowed_base
         if use < available:
-            size = use if units == SCALE else div(use * SCALE, units)
-            lot = lot.book.split_off(lot, size)
+            lot = lot.book.split_off(lot, use if units == SCALE else muldiv(use, SCALE, units))
         rec.remaining -= use
         if rec.remaining:
             disallowed = share(rec.loss, use, rec.units)
@@ -164,27 +164,29 @@ class WashTracker:
             disallowed_base = rec.loss_base - rec.disallowed_base
         rec.disallowed += disallowed
         rec.disallowed_base += disallowed_base
-        if lot.book.inst.currency != rec.currency and lot.cost_base:
-            disallowed = div(disallowed_base * lot.cost, lot.cost_base)
+        if lot.cost_base and lot.book.inst.currency != rec.currency:
+            disallowed = muldiv(disallowed_base, lot.cost, lot.cost_base)
         lot.wash += disallowed
         lot.wash_base += disallowed_base
         lot.hp_day = lot.open_day - rec.held_days
         lot.replacement = True
 
-    def _finish(self, rec: WashLoss) -> None:
+    cdef _finish(self, WashLoss rec):
         rec.done = True
         self.emit(rec.row, rec.disallowed, rec.disallowed_base)
 
-    def expire(self, day: int) -> None:
+    cpdef expire(self, long long day):
         """Emits the rows of the losses whose 30 days after the sale are over before `day`."""
-        oldest = day - self.window
+        cdef long long oldest = day - self.window
+        cdef WashLoss rec
         pending = self.open
-        while pending and (pending[0].done or pending[0].day < oldest):
+        while pending and ((<WashLoss>pending[0]).done or (<WashLoss>pending[0]).day < oldest):
             rec = pending.popleft()
             if not rec.done:
                 self._finish(rec)
 
-    def finish(self) -> None:
+    def finish(self):
+        cdef WashLoss rec
         while self.open:
             rec = self.open.popleft()
             if not rec.done:

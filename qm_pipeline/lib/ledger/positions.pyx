@@ -11,21 +11,16 @@ exists: the state at the end of that day. The engine calls `touch` before it cha
 book; the first touch on a new day writes the previous day's row.
 """
 
-from __future__ import annotations
-
-from qm_pipeline.lib.ledger.lots import Book
 from qm_pipeline.lib.ledger.money import SCALE, div
-from qm_pipeline.lib.ledger.outputs import LOW, HistorySink, TableSink
+
+from qm_pipeline.lib.ledger.lots cimport NO_TIME, Book
+from qm_pipeline.lib.ledger.quanta cimport LOW, i128
 
 EXIT_BY_TRADE = {True: "SOLD", False: "COVERED"}
 
 
-class Episode:
-    __slots__ = ("episode_id", "long", "max_abs", "opened_abs", "opened_cost", "opened_ts",
-                 "opening_balance", "realized", "realized_base")
-
-    def __init__(self, episode_id: str, opened_ts: int | None, long: bool,
-                 opening_balance: bool) -> None:
+cdef class Episode:
+    def __init__(self, str episode_id, object opened_ts, bint long, bint opening_balance):
         self.episode_id = episode_id
         self.opened_ts = opened_ts
         self.long = long
@@ -37,43 +32,38 @@ class Episode:
         self.realized_base = 0
 
 
-def opened(book: Book, ts: int | None, qty: int, cost: int,
-           opening_balance: bool = False) -> None:
+cpdef opened(Book book, object ts, i128 qty, i128 cost, bint opening_balance=False):
     """Quantity `qty` at `cost` was added to `book` (after `book.add`)."""
-    ep = book.episode
+    cdef Episode ep = book.episode
     if ep is None:
         book.episodes += 1
         ep = book.episode = Episode(f"{book.account_id}|{book.conid}|{book.episodes}", ts,
                                     qty > 0, opening_balance)
     ep.opened_abs += qty if qty > 0 else -qty
     ep.opened_cost += cost
-    size = book.qty if book.qty > 0 else -book.qty
+    cdef i128 size = book.qty if book.qty > 0 else -book.qty
     if size > ep.max_abs:
         ep.max_abs = size
 
 
-def realized(book: Book, pnl: int, pnl_base: int) -> None:
-    ep = book.episode
+cpdef realized(Book book, i128 pnl, i128 pnl_base):
+    cdef Episode ep = book.episode
     assert ep is not None  # a closing had lots to close, so an episode
-    if pnl_base is pnl and ep.realized_base is ep.realized:
-        ep.realized += pnl
-        ep.realized_base = ep.realized
-    else:
-        ep.realized += pnl
-        ep.realized_base += pnl_base
+    ep.realized += pnl
+    ep.realized_base += pnl_base
 
 
-def resized(book: Book) -> None:
+def resized(Book book):
     """The book's quantity changed without trading (a split)."""
-    ep = book.episode
-    size = book.qty if book.qty > 0 else -book.qty
+    cdef Episode ep = book.episode
+    cdef i128 size = book.qty if book.qty > 0 else -book.qty
     if ep is not None and size > ep.max_abs:
         ep.max_abs = size
 
 
-def closed(book: Book, ts: int, reason: str, sink: TableSink) -> None:
+cpdef closed(Book book, long long ts, str reason, object sink):
     """Ends the episode if `book` is flat after a closing by `reason` ("TRADE" for trades)."""
-    ep = book.episode
+    cdef Episode ep = book.episode
     if book.qty or ep is None:
         return
     exit_reason = EXIT_BY_TRADE[ep.long] if reason == "TRADE" else reason
@@ -81,54 +71,54 @@ def closed(book: Book, ts: int, reason: str, sink: TableSink) -> None:
     book.episode = None
 
 
-def still_open(book: Book, sink: TableSink) -> None:
+def still_open(Book book, sink):
     if book.episode is not None:
         sink.append(_row(book, book.episode, "OPEN", None, None))
 
 
-def _row(book: Book, ep: Episode, status: str, closed_ts: int | None,
-         exit_reason: str | None) -> tuple:
+cdef tuple _row(Book book, Episode ep, str status, object closed_ts, object exit_reason):
     inst = book.inst
-    units = ep.opened_abs * book.multiplier  # in QUANTUMs squared
-    average = abs(div(ep.opened_cost * SCALE * SCALE, units)) if units else None
+    units = <object>ep.opened_abs * <object>book.multiplier  # in QUANTUMs squared
+    average = abs(div(<object>ep.opened_cost * SCALE * SCALE, units)) if units else None
     return (ep.episode_id, book.account_id, book.conid, inst.symbol, inst.asset_category,
             inst.currency, book.multiplier, status, "LONG" if ep.long else "SHORT", book.qty,
             ep.max_abs, book.cost, book.cost_base, average, ep.opened_ts, closed_ts,
             exit_reason, ep.realized, ep.realized_base, ep.opening_balance)
 
 
-def touch(book: Book, day: int, sink: HistorySink, change: bool = True) -> None:
+cpdef touch(Book book, long long day, object sink, bint change=True):
     """Call before `book` changes (or gets a mark, change=False) on `day`."""
-    if book.day != day:
-        if book.day is not None:
+    if book.today != day:
+        if book.today != NO_TIME:
             _history_row(book, sink)
-        book.day = day
+        book.today = day
         book.dirty = False
-        book.mark = None
+        book.has_mark = False
     if change:
         book.dirty = True
 
 
-def flush(book: Book, sink: HistorySink) -> None:
-    if book.day is not None:
+def flush(Book book, sink):
+    if book.today != NO_TIME:
         _history_row(book, sink)
 
 
-def _history_row(book: Book, sink: HistorySink) -> None:
-    mark = book.mark
-    qty = book.qty
-    if not (book.dirty or (mark is not None and qty)):
+cdef _history_row(Book book, sink):
+    cdef i128 qty = book.qty, cost = book.cost, cost_base = book.cost_base
+    if not (book.dirty or (book.has_mark and qty)):
         return
-    cost = book.cost
-    cost_base = book.cost_base
-    if cost_base is not cost:
-        sink.base.add(sink.base.pack(sink.next_row(), cost_base >> 64, cost_base & LOW))
-    if mark is not None:
-        value = div(qty * mark * book.multiplier, SCALE * SCALE)
-        unrealized = value - cost
-        sink.marks.add(sink.marks.pack(sink.next_row(), mark >> 64, value >> 64,
-                                       unrealized >> 64, mark & LOW, value & LOW,
-                                       unrealized & LOW))
+    if cost_base != cost:
+        base = sink.base
+        base.add(base.pack(sink.next_row(), <long long>(cost_base >> 64),
+                           <unsigned long long>(cost_base & LOW)))
+    if book.has_mark:
+        mark = book.mark
+        value = div(<object>qty * mark * <object>book.multiplier, SCALE * SCALE)
+        unrealized = value - <object>cost
+        marks = sink.marks
+        marks.add(marks.pack(sink.next_row(), mark >> 64, value >> 64, unrealized >> 64,
+                             mark & LOW, value & LOW, unrealized & LOW))
     rows = sink.rows
-    rows.add(rows.pack(book.index, book.day, book.episodes, qty >> 64, cost >> 64, qty & LOW,
-                       cost & LOW))
+    rows.add(rows.pack(book.index, book.today, book.episodes, <long long>(qty >> 64),
+                       <long long>(cost >> 64), <unsigned long long>(qty & LOW),
+                       <unsigned long long>(cost & LOW)))
