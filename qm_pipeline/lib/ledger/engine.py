@@ -46,15 +46,11 @@ from qm_pipeline.lib.ledger.outputs import (
     TableSink,
     lots_table,
     opening_book_tid,
-    opening_fields,
 )
 from qm_pipeline.lib.ledger.quanta import share_of
-from qm_pipeline.lib.ledger.timeline import PRIO_TRADE, day_of, tiebreak
+from qm_pipeline.lib.ledger.timeline import day_of
 from qm_pipeline.lib.ledger.trades import TradeStream, normalise
 from qm_pipeline.lib.ledger.wash_sales import WashTracker
-
-TRADE = REASON_CODE["TRADE"]
-NEVER = 1 << 63  # later than any timestamp (int64 microseconds)
 
 
 @dataclass(frozen=True)
@@ -144,30 +140,7 @@ def run(prepared: Prepared, config: LedgerConfig, seeds: Iterable[SeedLot] = (),
     engine = _Engine(prepared, config, [*prepared.flags, *notes])
     engine.seed(seeds)
     others = prepared.events
-    n_others = len(others)
-    i = 0
-    next_ts = others[0].key[0] if others else NEVER
-    trade = engine.trade
-    pairs = prepared.trades.books
-    books: list[Book | None] = [None] * len(pairs)
-    for ts_, day_, code_, key_, qty_, net_, fx_ in prepared.trades.batches():
-        for ts, day, code, key, qty, net, fx in zip(ts_, day_, code_, key_, qty_, net_, fx_,
-                                                    strict=True):
-            # other events go first when their key is smaller (the tiebreak only matters,
-            # and is only built, on a timestamp tie)
-            while next_ts <= ts and (next_ts < ts or others[i].key < (
-                    ts, PRIO_TRADE, tiebreak(engine.tids.string(code)))):
-                engine.event(others[i])
-                i += 1
-                next_ts = others[i].key[0] if i < n_others else NEVER
-            book = books[key]
-            if book is None:
-                book = books[key] = engine.book(*pairs[key])
-            trade(book, ts, day, code, qty, net, fx, TRADE)
-        engine.realized.spill()
-        engine.history.spill()
-        engine.positions.spill()
-    for event in others[i:]:
+    for event in others[engine.replay_trades(prepared.trades, others, engine.event):]:
         engine.event(event)
     return engine.finish()
 
@@ -184,13 +157,13 @@ class _Engine(Executions):
         executions = prepared.trades.codes(set(prepared.closed_lots))
         self.closed_lots = {executions[tid] if tid in executions else self.tids.code(tid): wanted
                             for tid, wanted in prepared.closed_lots.items()}
-        self.realized = RealizedSink(self.book_table, self.tids.strings)
-        self.positions = TableSink(POSITIONS, TWINS["positions"])
-        self.history = HistorySink(self.book_table)
         self.flags = Flags(flag_rows)
         self.in_transit: dict[str, list[Piece]] = {}
-        self.wash = None if config.wash_sales is WashMode.NONE else WashTracker(
-            config, self.realized.emit_wash)
+        realized = RealizedSink(self.book_table, self.tids.strings)
+        super().__init__(realized, HistorySink(self.book_table),
+                         TableSink(POSITIONS, TWINS["positions"]),
+                         None if config.wash_sales is WashMode.NONE
+                         else WashTracker(config, realized))
         self.handlers: dict[type, Callable[[Any], None]] = {  # by event type
             ev.OptionEvent: self.option_event,
             ev.TransferEvent: self.transfer,
@@ -291,10 +264,8 @@ class _Engine(Executions):
             for n, piece in enumerate(carried):
                 old = piece.lot
                 self.seq += 1
-                lot = Lot(opening_fields(book.index, code, old.open_ts, old.open_day,
-                                  old.opening_balance), n, old.origin, self.seq, old.open_ts,
-                          old.open_day, piece.qty, piece.cost, piece.cost_base, book,
-                          old.opening_balance)
+                lot = Lot(code, n, old.origin, self.seq, old.open_ts, old.open_day, piece.qty,
+                          piece.cost, piece.cost_base, book, old.opening_balance)
                 lot.hp_day, lot.wash, lot.wash_base = old.hp_day, piece.wash, piece.wash_base
                 lot.replacement = old.replacement
                 lot.splits = splits
@@ -313,8 +284,8 @@ class _Engine(Executions):
             seq = self.seq = self.seq + 1
             cost, cost_base = units(brought.cost), units(brought.cost_base)
             open_day = day_of(open_ts)
-            lot = Lot(opening_fields(book.index, code, open_ts, open_day, False), n, seq, seq,
-                      open_ts, open_day, units(brought.qty), cost, cost_base, book)
+            lot = Lot(code, n, seq, seq, open_ts, open_day, units(brought.qty), cost, cost_base,
+                      book)
             lot.splits = splits
             if brought.holding_ts is not None:
                 lot.hp_day = day_of(brought.holding_ts)
@@ -369,8 +340,7 @@ class _Engine(Executions):
             seq = self.seq = self.seq + 1
             open_day = day_of(s.open_ts if s.open_ts is not None else s.at_ts)
             cost, cost_base = units(s.cost), units(s.cost_base)
-            lot = Lot(opening_fields(book.index, code, s.open_ts, open_day, True), n, seq, seq,
-                      s.open_ts, open_day, units(s.qty), cost, cost_base, book,
+            lot = Lot(code, n, seq, seq, s.open_ts, open_day, units(s.qty), cost, cost_base, book,
                       opening_balance=True)
             lot.splits = splits
             if s.holding_ts is not None:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from qm_pipeline.lib.ledger.money import PLACES, units
+from qm_pipeline.lib.ledger.outputs import money_array
 
 Rows = pa.Table | Sequence[Mapping[str, Any]]
 
@@ -236,31 +237,35 @@ def pylist(col: pa.Array | pa.ChunkedArray, shared: bool = True) -> list:
     return list(map(uniques.__getitem__, encoded.indices.fill_null(len(uniques) - 1).to_pylist()))
 
 
-def unit_list(col: pa.Array | pa.ChunkedArray) -> list[int | None]:
+@dataclass(frozen=True)
+class UnitWords:
+    """Amounts as words: value i is `(high[i] << 64 | low[i]) * 10**exponent` QUANTUMs,
+    null where not `valid[i]` (uint8)."""
+
+    low: np.ndarray
+    high: np.ndarray
+    exponent: int
+    valid: np.ndarray
+
+
+def unit_words(col: pa.Array | pa.ChunkedArray) -> UnitWords:
     """A decimal column as integers of QUANTUM (`money.units`), read from its 128-bit words
-    rather than through Decimal objects: the replay's representation of amounts."""
+    rather than through Decimal objects: the replay's representation of amounts, scaled by
+    the compiled replay (`executions`), where a product beyond 128 bits is an error."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     typ = col.type
-    n = len(col)
-    if not n:
-        return []
     if not pa.types.is_decimal128(typ) or typ.scale > PLACES:  # rare: through Decimal
-        return [units(v) for v in pylist(col, shared=False)]
+        col = money_array([units(v) for v in pylist(col, shared=False)])
+        typ = col.type
+    n = len(col)
+    valid = (np.ones(n, np.uint8) if not col.null_count
+             else pc.is_valid(col).to_numpy(zero_copy_only=False).view(np.uint8))
+    if not n:
+        return UnitWords(np.zeros(0, np.uint64), np.zeros(0, np.int64), 0, valid)
     words = np.frombuffer(col.buffers()[1], dtype=np.int64, count=2 * (col.offset + n))
-    low, high = words[2 * col.offset::2], words[2 * col.offset + 1::2]
-    if np.array_equal(high, low >> 63):  # every value fits in 64 bits
-        values = low.tolist()
-    else:
-        values = [(h << 64) + lo for h, lo in zip(high.tolist(), low.view(np.uint64).tolist(),
-                                                  strict=True)]
-    if typ.scale < PLACES:
-        factor = 10 ** (PLACES - typ.scale)
-        values = [v * factor for v in values]
-    if col.null_count:
-        for i in pc.indices_nonzero(col.is_null()).to_pylist():
-            values[i] = None
-    return values
+    return UnitWords(words[2 * col.offset::2].view(np.uint64), words[2 * col.offset + 1::2],
+                     PLACES - typ.scale, valid)
 
 
 def rows(table: pa.Table) -> list[dict]:

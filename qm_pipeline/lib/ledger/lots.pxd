@@ -19,6 +19,10 @@ cdef class Lot:
     cdef public bint opening_balance, replacement
     cdef public Book book
 
+    cdef init(self, long long tid, long long n, long long origin, long long seq,
+              long long open_time, long long open_day, i128 qty, i128 cost, i128 cost_base,
+              Book book, bint opening_balance)
+
 
 cdef class Piece:
     cdef public Lot lot

@@ -14,20 +14,37 @@ methods only differ in which lot the next closing unit takes (DOMAIN.md §6).
 
 from collections import deque
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
 from qm_pipeline.lib.ledger.config import LotMethod
 from qm_pipeline.lib.ledger.money import div as money_div
+from qm_pipeline.lib.ledger.outputs import REALIZED_OPENING
 
 from qm_pipeline.lib.ledger.quanta cimport i128, mul_overflow, share
 
 
+cdef struct Opening:  # `outputs.REALIZED_OPENING`, the tail of a realized row
+    long long book, tid, open_ts, open_day, opening_balance
+
+
 cdef class Lot:
-    def __init__(self, bytes opening, long long n, long long origin, long long seq,
+    def __init__(self, long long tid, long long n, long long origin, long long seq,
                  object open_ts, long long open_day, i128 qty, i128 cost, i128 cost_base,
                  Book book, bint opening_balance=False):
-        # the fields realized rows copy from the opening (`outputs.opening_fields`): the lot
-        # id's book and transaction, open time and day, opening balance or not. The lot id
-        # is "account|conid|transaction id|n", n its number among the lots split off it.
-        self.opening = opening
+        self.init(tid, n, origin, seq, NO_TIME if open_ts is None else open_ts, open_day, qty,
+                  cost, cost_base, book, opening_balance)
+
+    cdef init(self, long long tid, long long n, long long origin, long long seq,
+              long long open_time, long long open_day, i128 qty, i128 cost, i128 cost_base,
+              Book book, bint opening_balance):
+        """A lot opened by transaction `tid` (its code) in `book`, the `n`th lot of that
+        opening. The fields its realized rows copy are packed once (`opening`): the lot
+        id's book and transaction, open time and day, opening balance or not."""
+        cdef Opening packed
+        packed.book, packed.tid, packed.open_ts, packed.open_day = book.index, tid, \
+            open_time, open_day
+        packed.opening_balance = opening_balance
+        self.opening = PyBytes_FromStringAndSize(<char *>&packed, sizeof(packed))
         self.n = n
         # [the last number given], shared by the lots split off one another (None until
         # the first split)
@@ -36,7 +53,7 @@ cdef class Lot:
         # replace each other (wash-sale rule)
         self.origin = origin
         self.seq = seq  # replay order of the opening: FIFO tie-break
-        self.open_time = NO_TIME if open_ts is None else open_ts
+        self.open_time = open_time
         self.open_day = open_day
         self.hp_day = open_day  # holding period start; moves back on a wash replacement
         self.qty = qty
@@ -55,6 +72,10 @@ cdef class Lot:
 
     def order(self) -> tuple[int, int]:
         return (-1 if self.open_time == NO_TIME else self.open_time, self.seq)
+
+
+if sizeof(Opening) != 8 * len(REALIZED_OPENING):
+    raise TypeError("outputs.REALIZED_OPENING differs from lots.Opening")
 
 
 cdef class Piece:

@@ -186,7 +186,7 @@ RAW_LOTS = pa.schema([("lot_book", pa.int32()), ("lot_tid", pa.int64()), ("lot_n
                       *(f for f in LOTS if f.name != "lot_id")])
 
 # The fields of a realized row (`Rows`): integer fields, money fields, and the fields it
-# copies from its lot's opening (`opening_fields`).
+# copies from its lot's opening (`lots.Lot.opening`).
 REALIZED_INTS = ("book", "lot_n", "tid", "close_ts", "hp_day", "reason")
 REALIZED_MONEY = ("quantity", "cost", "proceeds")
 REALIZED_OPENING = ("lot_book", "lot_tid", "open_ts", "open_day", "opening_balance")
@@ -300,14 +300,6 @@ def _block_of(n: int, null: bool) -> pa.Array:
 # --- rows written as they are made ----------------------------------------------------
 
 
-def opening_fields(book: int, tid: int, open_ts: int | None, open_day: int,
-                   opening_balance: bool) -> bytes:
-    """The REALIZED_OPENING fields of a lot's opening, packed once for all its rows: a lot
-    id's book and transaction (code), open time (None: unknown) and day."""
-    return _OPENING.pack(book, tid, NO_TIME if open_ts is None else open_ts, open_day,
-                         opening_balance)
-
-
 def opening_book_tid(packed: bytes) -> tuple[int, int]:
     """The book and transaction code of a lot id, from its packed opening."""
     book, tid, *_ = _OPENING.unpack(packed)
@@ -315,10 +307,10 @@ def opening_book_tid(packed: bytes) -> tuple[int, int]:
 
 
 class Rows:
-    """Rows appended as packed 64-bit words while they are made: `add(pack(*ints, *highs,
-    *lows))`, the integer fields, then the money fields' high words (`amount >> 64`),
-    then their low words (`amount & LOW`), and `tail` fields packed earlier (`add`
-    again). A struct packs them at C speed, and reading them back is numpy slicing."""
+    """Rows appended as packed 64-bit words to `data` while they are made: the integer
+    fields, then the money fields' high words (`amount >> 64`), then their low words
+    (`amount & LOW`), then the `tail` fields. The compiled replay writes them from C
+    structs of this layout (`words.pxd`); reading them back is numpy slicing."""
 
     def __init__(self, ints: Sequence[str], money: Sequence[str],
                  tail: Sequence[str] = ()) -> None:
@@ -327,17 +319,15 @@ class Rows:
         self._at = {name: i for i, name in enumerate(ints)}
         self._at.update({name: n_ints + 2 * n_money + i for i, name in enumerate(tail)})
         self._money = {name: (n_ints + n_money + j, n_ints + j) for j, name in enumerate(money)}
-        self.pack = struct.Struct(f"<{n_ints + n_money}q{n_money}Q").pack
-        self._data = bytearray()
-        self.add = self._data.extend
+        self.data = bytearray()
 
     def __len__(self) -> int:
-        return len(self._data) // (8 * self.width)
+        return len(self.data) // (8 * self.width)
 
     def take(self) -> np.ndarray:
         """The rows so far as a (rows, words) matrix; emptied."""
-        words = np.frombuffer(self._data, dtype=np.int64).reshape(-1, self.width).copy()
-        del self._data[:]
+        words = np.frombuffer(self.data, dtype=np.int64).reshape(-1, self.width).copy()
+        del self.data[:]
         return words
 
     def field(self, words: np.ndarray, name: str) -> np.ndarray:
@@ -350,19 +340,22 @@ class Rows:
 
 class Sparse:
     """Amounts of the few rows where they are not what the row otherwise implies (0, or
-    the twin column): `add(pack(row, *highs, *lows))`, as in `Rows`, rows ascending."""
+    the twin column): the row number, the high words and the low words, as in `Rows`,
+    rows ascending. `add` packs them from Python integers."""
 
     def __init__(self, width: int) -> None:
         self._width = width
-        self.pack = struct.Struct(f"<{1 + width}q{width}Q").pack
-        self._data = bytearray()
-        self.add = self._data.extend
+        self._pack = struct.Struct(f"<{1 + width}q{width}Q").pack
+        self.data = bytearray()
+
+    def add(self, row: int, *amounts: int) -> None:
+        self.data += self._pack(row, *(a >> 64 for a in amounts), *(a & LOW for a in amounts))
 
     def take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rows, high words and low words (one column per value) so far; emptied."""
-        words = np.frombuffer(self._data, dtype=np.int64).reshape(-1, 1 + 2 * self._width)
+        words = np.frombuffer(self.data, dtype=np.int64).reshape(-1, 1 + 2 * self._width)
         words = words.copy()
-        del self._data[:]
+        del self.data[:]
         return words[:, 0], words[:, 1:1 + self._width], words[:, 1 + self._width:]
 
 
@@ -407,25 +400,17 @@ class RealizedSink:
     emitted are dropped (the others stay contiguous)."""
 
     def __init__(self, books: Callable[[], pa.Table], tid_strings: TidStrings) -> None:
-        # the tail of a row is its lot's `opening_fields`
+        # the tail of a row is its lot's `opening` (`lots.Opening`)
         self.rows = Rows(REALIZED_INTS, REALIZED_MONEY, REALIZED_OPENING)
         self.base = Sparse(2)  # cost_base, proceeds_base where not cost, proceeds
         self.wash = Sparse(2)  # the lot's wash adjustment (local, base) where not 0
         self.emitted = array("q")  # row numbers, in the order they became final
-        self.emit = self.emitted.append
         self.disallowed = Sparse(2)  # wash sales, by position in `emitted`
         self._books = books
         self._tid_strings = tid_strings
         self._blocks: list[_Block] = []
         self._written = 0  # rows in blocks
         self._batches: list[pa.RecordBatch] = []
-
-    def emit_wash(self, row: int, disallowed: int, disallowed_base: int) -> None:
-        if disallowed or disallowed_base:
-            self.disallowed.add(self.disallowed.pack(
-                len(self.emitted), disallowed >> 64, disallowed_base >> 64, disallowed & LOW,
-                disallowed_base & LOW))
-        self.emit(row)
 
     def spill(self) -> None:
         if len(self.emitted) >= CHUNK:

@@ -14,7 +14,19 @@ book; the first touch on a new day writes the previous day's row.
 from qm_pipeline.lib.ledger.money import SCALE, div
 
 from qm_pipeline.lib.ledger.lots cimport NO_TIME, Book
-from qm_pipeline.lib.ledger.quanta cimport LOW, i128
+from qm_pipeline.lib.ledger.quanta cimport i128
+from qm_pipeline.lib.ledger.words cimport append, high, low
+
+
+cdef struct History:  # a row of `outputs.HistorySink.rows`
+    long long book, date, episode
+    long long high[2]  # quantity, cost basis
+    unsigned long long low[2]
+
+
+cdef struct Sparse1:  # `outputs.Sparse(1)`
+    long long row, high
+    unsigned long long low
 
 EXIT_BY_TRADE = {True: "SOLD", False: "COVERED"}
 
@@ -107,18 +119,15 @@ cdef _history_row(Book book, sink):
     cdef i128 qty = book.qty, cost = book.cost, cost_base = book.cost_base
     if not (book.dirty or (book.has_mark and qty)):
         return
+    cdef Sparse1 base
     if cost_base != cost:
-        base = sink.base
-        base.add(base.pack(sink.next_row(), <long long>(cost_base >> 64),
-                           <unsigned long long>(cost_base & LOW)))
+        base.row, base.high, base.low = sink.next_row(), high(cost_base), low(cost_base)
+        append(sink.base.data, &base, sizeof(base))
     if book.has_mark:
         mark = book.mark
         value = div(<object>qty * mark * <object>book.multiplier, SCALE * SCALE)
-        unrealized = value - <object>cost
-        marks = sink.marks
-        marks.add(marks.pack(sink.next_row(), mark >> 64, value >> 64, unrealized >> 64,
-                             mark & LOW, value & LOW, unrealized & LOW))
-    rows = sink.rows
-    rows.add(rows.pack(book.index, book.today, book.episodes, <long long>(qty >> 64),
-                       <long long>(cost >> 64), <unsigned long long>(qty & LOW),
-                       <unsigned long long>(cost & LOW)))
+        sink.marks.add(sink.next_row(), mark, value, value - <object>cost)
+    cdef History w
+    w.book, w.date, w.episode = book.index, book.today, book.episodes
+    w.high[0], w.high[1], w.low[0], w.low[1] = high(qty), high(cost), low(qty), low(cost)
+    append(sink.rows.data, &w, sizeof(w))

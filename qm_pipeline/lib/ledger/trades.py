@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qm_pipeline.lib.ledger.inputs import STR, TS, pylist, rows, unit_list
+from qm_pipeline.lib.ledger.inputs import STR, TS, UnitWords, pylist, rows, unit_words
 from qm_pipeline.lib.ledger.money import ONE
 from qm_pipeline.lib.ledger.outputs import Flags
 from qm_pipeline.lib.ledger.timeline import TIEBREAK_WIDTH, US_PER_DAY
@@ -80,6 +80,21 @@ class TransactionIds:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """Executions as int64 arrays: timestamp, day, id code (`TransactionIds`), book key
+    (index into `TradeStream.books`); and as amounts: quantity, cash (net of commission
+    and taxes), FX rate (null: base currency)."""
+
+    ts: np.ndarray
+    day: np.ndarray
+    code: np.ndarray
+    key: np.ndarray
+    qty: UnitWords
+    net: UnitWords
+    fx: UnitWords
+
+
+@dataclass(frozen=True)
 class TradeStream:
     """Executions in replay order: `order` indexes rows of `table` (the deduplicated
     input), with their timestamps and book keys (index into `books`, the distinct
@@ -105,18 +120,16 @@ class TradeStream:
         return dict(zip(tids.take(at).to_pylist(), self.order.take(at).to_pylist(),
                         strict=True))
 
-    def batches(self) -> Iterator[tuple[list, ...]]:
-        """Lists of BATCH executions at a time, in replay order: timestamp, day, id code
-        (`TransactionIds`), book key, quantity, cash (net of commission and taxes), FX
-        rate (None: base currency)."""
+    def batches(self) -> Iterator[Batch]:
+        """BATCH executions at a time, in replay order."""
         for start in range(0, len(self.order), BATCH):
             end = start + BATCH
             at = self.order.slice(start, BATCH)
             t = self.table.take(at)
             ts = self.ts[start:end]
-            yield (ts.tolist(), (ts // US_PER_DAY).tolist(), at.to_pylist(),
-                   self.keys[start:end].tolist(), unit_list(t.column("quantity")),
-                   unit_list(_cash(t)), unit_list(_rate(t.column("fx_rate_to_base"))))
+            yield Batch(ts, ts // US_PER_DAY, at.to_numpy().astype(np.int64),
+                        self.keys[start:end].astype(np.int64), unit_words(t.column("quantity")),
+                        unit_words(_cash(t)), unit_words(_rate(t.column("fx_rate_to_base"))))
 
     def first_ts(self) -> dict[str, int]:
         """Earliest execution per account."""

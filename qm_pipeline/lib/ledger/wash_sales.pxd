@@ -1,3 +1,5 @@
+from cpython.array cimport array
+
 from qm_pipeline.lib.ledger.lots cimport Book, Lot
 from qm_pipeline.lib.ledger.quanta cimport i128
 
@@ -19,14 +21,21 @@ cdef class Group:
     cdef object bought, waiting
 
 
+cdef class Buys:
+    cdef Group group
+    cdef i128 units
+
+
 cdef class Groups:
     cdef Group own
-    cdef list buys
+    cdef list buys  # of Buys
 
 
 cdef class WashTracker:
     cdef bint taxpayer
-    cdef object config, emit, groups, open
+    cdef object config, groups, open
+    cdef array emitted  # the realized sink's emitted rows
+    cdef bytearray disallowed  # and its disallowed amounts
     cdef long long window
 
     cdef Groups _groups(self, Book book)

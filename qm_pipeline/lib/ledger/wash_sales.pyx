@@ -36,6 +36,7 @@ from qm_pipeline.lib.ledger.config import WashMode
 
 from qm_pipeline.lib.ledger.lots cimport Book, Lot
 from qm_pipeline.lib.ledger.quanta cimport SCALE, i128, muldiv, share
+from qm_pipeline.lib.ledger.words cimport push, sparse2
 
 
 cdef class WashLoss:
@@ -55,17 +56,22 @@ cdef class Group:
         self.waiting = deque()
 
 
+cdef class Buys:
+    """A group a book's purchases go to, with the group's units per unit of the lot (in
+    QUANTUMs: a call buys `multiplier` shares of its underlying)."""
+
+
 cdef class Groups:
-    """A book's group of its sales and its purchase groups with their units per unit of the
-    lot, cached on the book."""
+    """A book's group of its sales and the `Buys` of its purchases, cached on the book."""
 
 
 cdef class WashTracker:
-    def __init__(self, config, emit):
+    def __init__(self, config, sink):
+        """`sink`: the `outputs.RealizedSink` the losses' rows are emitted to."""
         self.taxpayer = config.wash_sales is WashMode.TAXPAYER
         self.config = config
         self.window = config.wash_window_days
-        self.emit = emit  # (realized row, disallowed, disallowed in base currency)
+        self.emitted, self.disallowed = sink.emitted, sink.disallowed.data
         self.groups = {}
         self.open = deque()  # every waiting loss, in sale order
 
@@ -77,14 +83,14 @@ cdef class WashTracker:
             if self.taxpayer:
                 owner = self.config.owner(book.account_id)
                 groups.own = self._group((owner, self.config.identity(book.conid)))
-                groups.buys = [(groups.own, SCALE)]
+                groups.buys = [_buys(groups.own, SCALE)]
                 inst = book.inst
                 if inst.is_call and inst.underlying_conid:
                     underlying = (owner, self.config.identity(inst.underlying_conid))
-                    groups.buys.append((self._group(underlying), book.multiplier))
+                    groups.buys.append(_buys(self._group(underlying), book.multiplier))
             else:
                 groups.own = self._group((book.account_id, book.conid))
-                groups.buys = [(groups.own, SCALE)]
+                groups.buys = [_buys(groups.own, SCALE)]
             book.wash_groups = groups
         return groups
 
@@ -126,12 +132,14 @@ cdef class WashTracker:
 
     cpdef acquired(self, Book book, Lot lot, long long day):
         """A long lot bought on `day`: waiting losses take it as replacement, in sale order."""
+        cdef Buys buys
         cdef Group group
         cdef WashLoss rec
         cdef Bought b
         cdef i128 units
         cdef long long oldest = day - self.window
-        for group, units in self._groups(book).buys:
+        for buys in self._groups(book).buys:
+            group, units = buys.group, buys.units
             waiting = group.waiting
             while waiting and ((<WashLoss>waiting[0]).done
                                or (<WashLoss>waiting[0]).day < oldest):
@@ -173,7 +181,9 @@ cdef class WashTracker:
 
     cdef _finish(self, WashLoss rec):
         rec.done = True
-        self.emit(rec.row, rec.disallowed, rec.disallowed_base)
+        if rec.disallowed or rec.disallowed_base:  # by position in the emitted rows
+            sparse2(self.disallowed, len(self.emitted), rec.disallowed, rec.disallowed_base)
+        push(self.emitted, rec.row)
 
     cpdef expire(self, long long day):
         """Emits the rows of the losses whose 30 days after the sale are over before `day`."""
@@ -191,3 +201,9 @@ cdef class WashTracker:
             rec = self.open.popleft()
             if not rec.done:
                 self._finish(rec)
+
+
+cdef Buys _buys(Group group, i128 units):
+    cdef Buys buys = Buys.__new__(Buys)
+    buys.group, buys.units = group, units
+    return buys

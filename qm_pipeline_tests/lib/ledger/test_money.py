@@ -12,7 +12,7 @@ import pytest
 from qm_pipeline.lib.ledger.quanta import base_of, share_of
 
 from qm_pipeline.lib.ledger import outputs
-from qm_pipeline.lib.ledger.inputs import unit_list
+from qm_pipeline.lib.ledger.inputs import unit_words
 from qm_pipeline.lib.ledger.money import (
     QUANTUM,
     div,
@@ -72,14 +72,22 @@ def test_amount_columns_from_integers_and_back() -> None:
         outputs.money_array([-(2**130)])
 
 
+def _integers(col: pa.Array) -> list[int | None]:
+    """`unit_words` back to integers of QUANTUM, as the compiled replay reads them."""
+    w = unit_words(col)
+    return [((int(h) << 64) | int(lo)) * 10**w.exponent if v else None
+            for lo, h, v in zip(w.low, w.high, w.valid, strict=True)]
+
+
 def test_decimal_columns_to_integers() -> None:
     exact = [Decimal("1.5"), Decimal("-0.25"), None, Decimal("123456789012.34")]
     for typ in (pa.decimal128(20, 2), pa.decimal128(38, 18), pa.decimal256(40, 4)):
-        assert unit_list(pa.array(exact, typ)) == [units(v) for v in exact]
+        assert _integers(pa.array(exact, typ)) == [units(v) for v in exact]
     wide = pa.array([Decimal(2**70), Decimal(-(2**70))], pa.decimal128(38, 0))  # beyond int64
-    assert unit_list(wide.slice(1)) == [-(2**70) * 10**18]
+    assert _integers(wide.slice(1)) == [-(2**70) * 10**18]
     fine = pa.array([Decimal("0.00000000000000000025")], pa.decimal128(38, 20))
-    assert unit_list(fine) == [0]  # half to even at 18 places
+    assert _integers(fine) == [0]  # half to even at 18 places
+    assert _integers(pa.array([], pa.decimal128(10, 2))) == []
 
 
 def test_amount_sums_are_exact_across_the_words() -> None:
