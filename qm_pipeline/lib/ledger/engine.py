@@ -45,7 +45,6 @@ from qm_pipeline.lib.ledger.outputs import (
     RealizedSink,
     TableSink,
     lots_table,
-    opening_book_tid,
 )
 from qm_pipeline.lib.ledger.quanta import share_of
 from qm_pipeline.lib.ledger.timeline import day_of
@@ -360,7 +359,7 @@ class _Engine(Executions):
             pos.still_open(book, self.positions)
             inst = book.inst
             for lot in book.lots:
-                lots.append((*opening_book_tid(lot.opening), lot.n, book.account_id, book.conid,
+                lots.append((lot.id_book, lot.tid, lot.n, book.account_id, book.conid,
                              inst.symbol, inst.asset_category, inst.currency, book.multiplier,
                              lot.open_ts, lot.open_day, lot.hp_day, lot.qty, lot.cost,
                              lot.cost_base, lot.wash, lot.wash_base,

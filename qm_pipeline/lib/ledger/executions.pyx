@@ -8,8 +8,6 @@ as they are made (`outputs.Rows`), with base and wash amounts written only where
 are not the local amount and 0 (`outputs.Sparse`).
 """
 
-from libc.string cimport memcpy
-
 from qm_pipeline.lib.ledger.lots import fifo, opened_at
 from qm_pipeline.lib.ledger.outputs import REASON_CODE, REASONS
 from qm_pipeline.lib.ledger.timeline import PRIO_TRADE, tiebreak
@@ -28,7 +26,7 @@ cdef struct Realized:  # a row of `outputs.RealizedSink.rows`
     long long book, lot_n, tid, close_ts, hp_day, reason
     long long high[3]  # quantity, cost, proceeds
     unsigned long long low[3]
-    char opening[40]  # the lot's `opening` (`lots.Opening`)
+    long long lot_book, lot_tid, open_ts, open_day, opening_balance  # the lot's opening
 
 
 cdef struct Amounts:  # a `inputs.UnitWords` column of a batch
@@ -178,7 +176,9 @@ cdef class Executions:
             w.lot_n, w.hp_day = lot.n, lot.hp_day
             w.high[0], w.high[1], w.high[2] = high(q), high(cost), high(proceeds)
             w.low[0], w.low[1], w.low[2] = low(q), low(cost), low(proceeds)
-            memcpy(w.opening, <char *>lot.opening, sizeof(w.opening))
+            w.lot_book, w.lot_tid, w.open_ts, w.open_day = lot.id_book, lot.tid, lot.open_time, \
+                lot.open_day
+            w.opening_balance = lot.opening_balance
             append(self.rows, &w, sizeof(w))
             if cost_base != cost or proceeds_base != proceeds:
                 sparse2(self.base, row, cost_base, proceeds_base)

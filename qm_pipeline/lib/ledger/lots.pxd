@@ -11,8 +11,7 @@ cdef class Book
 
 
 cdef class Lot:
-    cdef public bytes opening
-    cdef public long long n, origin, seq, open_day, hp_day
+    cdef public long long id_book, tid, n, origin, seq, open_day, hp_day
     cdef long long open_time  # NO_TIME: unknown (the `open_ts` property gives None)
     cdef public object splits
     cdef public i128 qty, cost, cost_base, wash, wash_base
@@ -32,6 +31,7 @@ cdef class Piece:
 cdef class Book:
     cdef public long long index, episodes
     cdef public str account_id, conid
+    cdef readonly object currency
     cdef public object inst, method, picker, lots, episode, wash_groups
     cdef public i128 multiplier, qty, cost, cost_base
     cdef public bint dirty

@@ -14,17 +14,12 @@ methods only differ in which lot the next closing unit takes (DOMAIN.md §6).
 
 from collections import deque
 
-from cpython.bytes cimport PyBytes_FromStringAndSize
+cimport cython
 
 from qm_pipeline.lib.ledger.config import LotMethod
 from qm_pipeline.lib.ledger.money import div as money_div
-from qm_pipeline.lib.ledger.outputs import REALIZED_OPENING
 
 from qm_pipeline.lib.ledger.quanta cimport i128, mul_overflow, share
-
-
-cdef struct Opening:  # `outputs.REALIZED_OPENING`, the tail of a realized row
-    long long book, tid, open_ts, open_day, opening_balance
 
 
 cdef class Lot:
@@ -38,13 +33,10 @@ cdef class Lot:
               long long open_time, long long open_day, i128 qty, i128 cost, i128 cost_base,
               Book book, bint opening_balance):
         """A lot opened by transaction `tid` (its code) in `book`, the `n`th lot of that
-        opening. The fields its realized rows copy are packed once (`opening`): the lot
-        id's book and transaction, open time and day, opening balance or not."""
-        cdef Opening packed
-        packed.book, packed.tid, packed.open_ts, packed.open_day = book.index, tid, \
-            open_time, open_day
-        packed.opening_balance = opening_balance
-        self.opening = PyBytes_FromStringAndSize(<char *>&packed, sizeof(packed))
+        opening. Its id ("account|conid|transaction id|n", `outputs.lot_ids`) is made of
+        `id_book`, `tid` and `n`, and stays when the lot moves to another book."""
+        self.id_book = book.index
+        self.tid = tid
         self.n = n
         # [the last number given], shared by the lots split off one another (None until
         # the first split)
@@ -74,10 +66,7 @@ cdef class Lot:
         return (-1 if self.open_time == NO_TIME else self.open_time, self.seq)
 
 
-if sizeof(Opening) != 8 * len(REALIZED_OPENING):
-    raise TypeError("outputs.REALIZED_OPENING differs from lots.Opening")
-
-
+@cython.no_gc  # made and dropped by the million; refers to its lot, never in a cycle
 cdef class Piece:
     """A closed part of a lot: its signed quantity and its share of the lot's amounts."""
 
@@ -100,6 +89,7 @@ cdef class Book:
         self.account_id = account_id
         self.conid = conid
         self.inst = inst
+        self.currency = inst.currency  # read for every wash-sale loss
         self.multiplier = multiplier  # inst.multiplier in QUANTUMs
         self.method = method
         self.picker = picker  # None: SPECIFIC, lot by lot as IB's closed lots say
@@ -198,15 +188,17 @@ cdef class Book:
         cdef i128 whole = lot.qty if lot.qty > 0 else -lot.qty
         cdef Piece p = shave(lot, size if lot.qty > 0 else -size, whole)
         cdef Lot new = Lot.__new__(Lot)
-        new.opening, new.n, new.splits, new.origin, new.seq = lot.opening, splits[0], splits, \
-            lot.origin, lot.seq
+        new.id_book, new.tid, new.n, new.splits, new.origin, new.seq = lot.id_book, lot.tid, \
+            splits[0], splits, lot.origin, lot.seq
         new.open_time, new.open_day, new.hp_day = lot.open_time, lot.open_day, lot.hp_day
         new.qty, new.cost, new.cost_base, new.wash, new.wash_base = p.qty, p.cost, \
             p.cost_base, p.wash, p.wash_base
         new.opening_balance, new.replacement, new.book = lot.opening_balance, \
             lot.replacement, self
         lots = self.lots
-        lots.insert(0 if lots[0] is lot else lots.index(lot), new)
+        # a replacement is mostly the newest lot, else it is found by a scan
+        lots.insert(0 if lots[0] is lot else len(lots) - 1 if lots[-1] is lot
+                    else lots.index(lot), new)
         return new
 
     def scale(self, num, den):

@@ -186,11 +186,10 @@ RAW_LOTS = pa.schema([("lot_book", pa.int32()), ("lot_tid", pa.int64()), ("lot_n
                       *(f for f in LOTS if f.name != "lot_id")])
 
 # The fields of a realized row (`Rows`): integer fields, money fields, and the fields it
-# copies from its lot's opening (`lots.Lot.opening`).
+# copies from its lot (`lots.Lot`: the book and transaction of its id, its opening).
 REALIZED_INTS = ("book", "lot_n", "tid", "close_ts", "hp_day", "reason")
 REALIZED_MONEY = ("quantity", "cost", "proceeds")
 REALIZED_OPENING = ("lot_book", "lot_tid", "open_ts", "open_day", "opening_balance")
-_OPENING = struct.Struct(f"<{len(REALIZED_OPENING)}q")
 # The fields of a position history row (episode: the book's number, 0 before the first).
 HISTORY_INTS = ("book", "date", "episode")
 HISTORY_MONEY = ("quantity", "cost_basis")
@@ -300,12 +299,6 @@ def _block_of(n: int, null: bool) -> pa.Array:
 # --- rows written as they are made ----------------------------------------------------
 
 
-def opening_book_tid(packed: bytes) -> tuple[int, int]:
-    """The book and transaction code of a lot id, from its packed opening."""
-    book, tid, *_ = _OPENING.unpack(packed)
-    return book, tid
-
-
 class Rows:
     """Rows appended as packed 64-bit words to `data` while they are made: the integer
     fields, then the money fields' high words (`amount >> 64`), then their low words
@@ -400,7 +393,7 @@ class RealizedSink:
     emitted are dropped (the others stay contiguous)."""
 
     def __init__(self, books: Callable[[], pa.Table], tid_strings: TidStrings) -> None:
-        # the tail of a row is its lot's `opening` (`lots.Opening`)
+        # the tail of a row is its lot's opening (`executions.Realized`)
         self.rows = Rows(REALIZED_INTS, REALIZED_MONEY, REALIZED_OPENING)
         self.base = Sparse(2)  # cost_base, proceeds_base where not cost, proceeds
         self.wash = Sparse(2)  # the lot's wash adjustment (local, base) where not 0
@@ -450,8 +443,7 @@ class RealizedSink:
         """Which of the rows `emitted` have base amounts of their own (in `base`)."""
         foreign = np.zeros(len(emitted), dtype=bool)
         for block, at in self._by_block(emitted):
-            found, _ = _find(block.base[0], emitted[at])
-            foreign[at[found]] = True
+            foreign[at] = block.base_at[emitted[at] - block.start] >= 0
         return foreign
 
     def _batch(self, emitted: np.ndarray,
@@ -466,9 +458,11 @@ class RealizedSink:
             rows = emitted[at]
             chunk[at] = block.words[rows - block.start]
             block.pending -= len(at)
-            for name, (sparse_rows, high, low) in (("base", block.base), ("wash", block.wash)):
-                found, where = _find(sparse_rows, rows)
-                hits[name].append((at[found], high[where], low[where]))
+            for name, (_, high, low), sparse_at in (("base", block.base, block.base_at),
+                                                     ("wash", block.wash, block.wash_at)):
+                where = sparse_at[rows - block.start]
+                found = np.nonzero(where >= 0)[0]
+                hits[name].append((at[found], high[where[found]], low[where[found]]))
         while self._blocks and not self._blocks[0].pending:
             self._blocks.pop(0)
         amounts: dict[str, Words | None] = {
@@ -488,16 +482,26 @@ class RealizedSink:
 
 
 class _Block:
-    """Realized rows written between two flushes, and their sparse amounts."""
+    """Realized rows written between two flushes, and their sparse amounts with, per row,
+    where its amounts are among them (-1: none): a gather finds a row's amounts."""
 
-    __slots__ = ("base", "pending", "start", "wash", "words")
+    __slots__ = ("base", "base_at", "pending", "start", "wash", "wash_at", "words")
 
     def __init__(self, start: int, words: np.ndarray, base: tuple, wash: tuple) -> None:
         self.start = start  # number of the first row
         self.words = words
         self.base = base
         self.wash = wash
+        self.base_at, self.wash_at = (_positions(rows - start, len(words))
+                                      for rows, _, _ in (base, wash))
         self.pending = len(words)  # rows not emitted yet
+
+
+def _positions(rows: np.ndarray, n: int) -> np.ndarray:
+    """For each of n rows, its position in the ascending `rows`, or -1."""
+    at = np.full(n, -1, dtype=np.int32)
+    at[rows] = np.arange(len(rows), dtype=np.int32)
+    return at
 
 
 class HistorySink:

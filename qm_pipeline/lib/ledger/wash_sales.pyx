@@ -32,6 +32,8 @@ QUANTUM (see `money`).
 
 from collections import deque
 
+cimport cython
+
 from qm_pipeline.lib.ledger.config import WashMode
 
 from qm_pipeline.lib.ledger.lots cimport Book, Lot
@@ -39,6 +41,7 @@ from qm_pipeline.lib.ledger.quanta cimport SCALE, i128, muldiv, share
 from qm_pipeline.lib.ledger.words cimport push, sparse2
 
 
+@cython.no_gc  # made by the million, refers to no container
 cdef class WashLoss:
     """A loss sale still open to replacements, with its realized row (number)."""
 
@@ -105,7 +108,7 @@ cdef class WashTracker:
         """A long lot piece of `qty` sold at a (tax) loss on `day`; `row` is its realized row,
         emitted once the disallowed amounts are known."""
         cdef WashLoss rec = WashLoss.__new__(WashLoss)
-        rec.row, rec.currency, rec.day, rec.held_days, rec.origin = row, book.inst.currency, \
+        rec.row, rec.currency, rec.day, rec.held_days, rec.origin = row, book.currency, \
             day, day - lot.hp_day, lot.origin
         rec.units = rec.remaining = qty  # sold quantity in the group's units; not yet replaced
         rec.loss, rec.loss_base = loss, loss_base  # positive magnitude, lot currency
@@ -172,7 +175,7 @@ cdef class WashTracker:
             disallowed_base = rec.loss_base - rec.disallowed_base
         rec.disallowed += disallowed
         rec.disallowed_base += disallowed_base
-        if lot.cost_base and lot.book.inst.currency != rec.currency:
+        if lot.cost_base and lot.book.currency != rec.currency:
             disallowed = muldiv(disallowed_base, lot.cost, lot.cost_base)
         lot.wash += disallowed
         lot.wash_base += disallowed_base
