@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qm_pipeline.lib.ledger.timeline import US_PER_DAY, first_long_term_day
+from qm_pipeline.lib.ledger.timeline import US_PER_DAY, first_long_term_days
 
 MONEY = pa.decimal128(38, 18)
 TS = pa.timestamp("us")
@@ -697,10 +697,8 @@ def _coded(codes: np.ndarray, words: pa.Array) -> pa.DictionaryArray:
 
 def _term(holding_start: np.ndarray, close_day: np.ndarray) -> pa.DictionaryArray:
     """LONG where the close is on or after the first long-term day of the holding period
-    (`timeline.first_long_term_day`, computed once per distinct start date)."""
-    starts, at = np.unique(holding_start, return_inverse=True)
-    first_long = np.array([first_long_term_day(d) for d in starts.tolist()], dtype=np.int64)
-    return _coded(close_day >= first_long[at], _TERMS)
+    (`timeline.first_long_term_days`)."""
+    return _coded(close_day >= first_long_term_days(holding_start), _TERMS)
 
 
 def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | None],

@@ -1,7 +1,8 @@
 # Amounts of the compiled replay: integers of QUANTUM (`money`) in 128-bit C integers.
 #
-# decimal128(38, 18), the output columns, holds every amount the ledger can write, so a
-# 128-bit integer holds it too, and sums of such amounts stay well inside. Products do
+# decimal128(38, 18), the output columns, holds every amount the ledger can write (below
+# 10**20 units), so a 128-bit integer (1.7 * 10**20 units) holds it too; sums are not
+# checked, as a sum beyond that could not be written anyway. Products do
 # not: `share` multiplies an amount by a quantity (both about 2**70) before dividing. The
 # C helpers below compute exactly when the product fits, after cancelling the common
 # factor of the fraction (quantities are mostly whole units: multiples of 10**18); when
@@ -30,9 +31,11 @@ cdef extern from *:
         return q;
     }
 
-    /* *out = a * b / c rounded half-even (c != 0); -1 when a * b does not fit */
+    /* *out = a * b / c rounded half-even; -1 when a * b does not fit, or c is 0 (Python
+       raises the ZeroDivisionError) */
     static inline int qm_muldiv(qm_i128 a, qm_i128 b, qm_i128 c, qm_i128 *out) {
         qm_i128 p;
+        if (!c) return -1;
         if (c < 0) { b = -b; c = -c; }
         if (__builtin_mul_overflow(a, b, &p)) {
             qm_i128 g = qm_gcd(b, c);

@@ -13,7 +13,8 @@ depends on the order rows arrived in (replay determinism).
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+
+import numpy as np
 
 US_PER_DAY = 86_400_000_000
 _EPOCH = dt.date(1970, 1, 1)
@@ -58,17 +59,17 @@ def day_number(date: dt.date) -> int:
     return date.toordinal() - _EPOCH_ORDINAL
 
 
-@lru_cache(maxsize=65536)
-def first_long_term_day(holding_start: int) -> int:
-    """First sale date that is long term for a holding period starting `holding_start`.
+def first_long_term_days(holding_start: np.ndarray) -> np.ndarray:
+    """First sale day that is long term for holding periods starting on the days
+    `holding_start` (day numbers, int64).
 
     More than one year held is long term (IRC 1222): a sale on the anniversary is still
     short term, the day after is long. A 29 February start has its anniversary on
-    28 February.
+    28 February (the last day of that month a year later).
     """
-    start = to_date(holding_start)
-    try:
-        anniversary = start.replace(year=start.year + 1)
-    except ValueError:
-        anniversary = dt.date(start.year + 1, 2, 28)
-    return day_number(anniversary) + 1
+    start = holding_start.astype("datetime64[D]")
+    month = start.astype("datetime64[M]")
+    in_month = start - month.astype("datetime64[D]")
+    anniversary = np.minimum((month + 12).astype("datetime64[D]") + in_month,
+                             (month + 13).astype("datetime64[D]") - 1)
+    return anniversary.astype(np.int64) + 1

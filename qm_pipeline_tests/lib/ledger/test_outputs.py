@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import numpy as np
 import pytest
 
 from qm_pipeline.lib.ledger import LedgerConfig, LedgerInputs, WashMode, outputs, replay, trades
 from qm_pipeline.lib.ledger.bench import synthesize
+from qm_pipeline.lib.ledger.timeline import day_number, first_long_term_days, to_date
 
 TABLES = ("lots", "realized", "positions", "position_history", "flags")
 
@@ -86,3 +90,19 @@ def test_book_columns_are_dictionaries_over_the_final_books(
     codes = result.realized.select(["term", "close_reason"]).to_pylist()
     assert {r["close_reason"] for r in codes} == {"TRADE"}
     assert {r["term"] for r in codes} == {"SHORT", "LONG"}
+
+
+def test_first_long_term_days_follow_the_anniversary_rule_on_every_day() -> None:
+    """Every start day of 2019-2025 (two 29 Februaries): the first long-term day is the day
+    after the same date a year later, 28 February for a 29 February start (IRC 1222)."""
+    days = np.arange(day_number(dt.date(2019, 1, 1)), day_number(dt.date(2026, 1, 1)))
+    expected = []
+    for day in days.tolist():
+        start = to_date(day)
+        leap_day = (start.month, start.day) == (2, 29)
+        anniversary = dt.date(start.year + 1, 2, 28) if leap_day \
+            else start.replace(year=start.year + 1)
+        expected.append(day_number(anniversary) + 1)
+    assert first_long_term_days(days).tolist() == expected
+    assert to_date(int(first_long_term_days(np.array([day_number(dt.date(2024, 2, 29))]))[0])) \
+        == dt.date(2025, 3, 1)
