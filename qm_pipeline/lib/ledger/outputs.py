@@ -697,8 +697,10 @@ def _coded(codes: np.ndarray, words: pa.Array) -> pa.DictionaryArray:
 
 def _term(holding_start: np.ndarray, close_day: np.ndarray) -> pa.DictionaryArray:
     """LONG where the close is on or after the first long-term day of the holding period
-    (`timeline.first_long_term_days`)."""
-    return _coded(close_day >= first_long_term_days(holding_start), _TERMS)
+    (`timeline.first_long_term_days`, computed once per day of the starts' range)."""
+    first = holding_start.min()
+    first_long = first_long_term_days(np.arange(first, holding_start.max() + 1))
+    return _coded(close_day >= first_long[holding_start - first], _TERMS)
 
 
 def realized_batch(fields: dict[str, np.ndarray], amounts: dict[str, Words | None],
