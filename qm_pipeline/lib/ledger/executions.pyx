@@ -53,10 +53,6 @@ cdef class Executions:
             realized.wash.data
         self.emitted = realized.emitted
 
-    @property
-    def day(self):
-        return None if self.today == NO_TIME else self.today
-
     cpdef at(self, long long day):
         if day != self.today:
             self.today = day

@@ -35,7 +35,7 @@ cdef class Book:
     cdef public object inst, method, picker, lots, episode, wash_groups
     cdef public i128 multiplier, qty, cost, cost_base
     cdef public bint dirty
-    cdef long long today  # NO_TIME: not touched yet (the `day` property gives None)
+    cdef long long today  # the last day `positions.touch` saw (NO_TIME: none yet)
     cdef i128 marked  # the mark when `has_mark`
     cdef public bint has_mark
 

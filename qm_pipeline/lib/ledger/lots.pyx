@@ -68,16 +68,8 @@ cdef class Lot:
 
 @cython.no_gc  # made and dropped by the million; refers to its lot, never in a cycle
 cdef class Piece:
-    """A closed part of a lot: its signed quantity and its share of the lot's amounts."""
-
-    def __init__(self, Lot lot, i128 qty, i128 cost, i128 cost_base, i128 wash,
-                 i128 wash_base):
-        self.lot = lot
-        self.qty = qty
-        self.cost = cost
-        self.cost_base = cost_base
-        self.wash = wash
-        self.wash_base = wash_base
+    """A closed part of a lot: its signed quantity and its share of the lot's amounts
+    (`Book.take` makes them)."""
 
 
 cdef class Book:
@@ -104,15 +96,6 @@ cdef class Book:
         self.dirty = False
         self.has_mark = False
         self.wash_groups = None  # owned by `wash_sales`
-
-    @property
-    def day(self) -> int | None:
-        """The last day the position was touched (`positions.touch`)."""
-        return None if self.today == NO_TIME else self.today
-
-    @day.setter
-    def day(self, value):
-        self.today = NO_TIME if value is None else value
 
     @property
     def mark(self) -> int | None:
