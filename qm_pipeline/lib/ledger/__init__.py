@@ -14,6 +14,11 @@ Conventions are documented where they are applied: `money` (Decimal at the edges
 scaled integers in the replay), `timeline` (order of events), `lots` (signs, methods),
 `wash_sales` (IRC 1091), `opening` (holdings older than the history), `outputs`
 (columns, and how the replay writes them).
+
+The replay's hot path is compiled with Cython (`setup.py` builds it at install): `lots`,
+`wash_sales`, `positions` and `executions` keep amounts in 128-bit C integers (`quanta`)
+and write the output's words from C structs (`words`); `engine` and the other modules are
+Python. Their classes read and write from Python as before (amounts as Python integers).
 """
 
 from qm_pipeline.lib.ledger.checks import (
