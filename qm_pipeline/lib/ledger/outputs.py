@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from qm_pipeline.lib.ledger.timeline import US_PER_DAY, first_long_term_days
+from qm_pipeline.lib.ledger.words import gather_rows
 
 MONEY = pa.decimal128(38, 18)
 TS = pa.timestamp("us")
@@ -456,7 +457,7 @@ class RealizedSink:
                                                                             "wash": []}
         for block, at in self._by_block(emitted):
             rows = emitted[at]
-            chunk[at] = block.words[rows - block.start]
+            gather_rows(chunk, at, block.words, rows - block.start)
             block.pending -= len(at)
             for name, (_, high, low), sparse_at in (("base", block.base, block.base_at),
                                                      ("wash", block.wash, block.wash_at)):
@@ -679,10 +680,9 @@ class Flags:
 def lot_ids(books: pa.Table, tid_strings: TidStrings, lot_book: pa.Array, lot_tid: pa.Array,
             lot_n: pa.Array) -> pa.Array:
     """"account|conid|transaction id|n": the book and transaction that opened the lot, and
-    its number among the lots split off that opening."""
-    opened = books.select(["account_id", "conid"]).take(lot_book)
-    return pc.binary_join_element_wise(opened.column("account_id").combine_chunks(),
-                                       opened.column("conid").combine_chunks(),
+    its number among the lots split off that opening ("account|conid" made once a book)."""
+    book = pc.binary_join_element_wise(books.column("account_id"), books.column("conid"), "|")
+    return pc.binary_join_element_wise(book.take(lot_book).combine_chunks(),
                                        tid_strings(lot_tid), lot_n.cast(STR), "|")
 
 
