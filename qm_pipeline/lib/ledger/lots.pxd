@@ -1,3 +1,4 @@
+from qm_pipeline.lib.ledger.queues cimport Queue
 from qm_pipeline.lib.ledger.quanta cimport i128
 
 cdef extern from *:
@@ -32,7 +33,8 @@ cdef class Book:
     cdef public long long index, episodes
     cdef public str account_id, conid
     cdef readonly object currency
-    cdef public object inst, method, picker, lots, episode, wash_groups
+    cdef public object inst, method, picker, episode, wash_groups
+    cdef public Queue lots
     cdef public i128 multiplier, qty, cost, cost_base
     cdef public bint dirty
     cdef long long today  # the last day `positions.touch` saw (NO_TIME: none yet)

@@ -7,18 +7,17 @@ piece `realized = proceeds - cost` whatever the side. Amounts are integers of QU
 (see `money`), held in 128-bit C integers (`quanta`): Python code reads and sets them as
 Python integers.
 
-The book keeps its lots in a deque in acquisition order (open time, then replay order)
+The book keeps its lots in a queue (`queues`) in acquisition order (open time, then replay order)
 and running totals of quantity and cost, so the hot path never sums lots. The lot
 methods only differ in which lot the next closing unit takes (DOMAIN.md §6).
 """
-
-from collections import deque
 
 cimport cython
 
 from qm_pipeline.lib.ledger.config import LotMethod
 from qm_pipeline.lib.ledger.money import div as money_div
 
+from qm_pipeline.lib.ledger.queues cimport Queue
 from qm_pipeline.lib.ledger.quanta cimport i128, mul_overflow, share
 
 
@@ -85,7 +84,7 @@ cdef class Book:
         self.multiplier = multiplier  # inst.multiplier in QUANTUMs
         self.method = method
         self.picker = picker  # None: SPECIFIC, lot by lot as IB's closed lots say
-        self.lots = deque()
+        self.lots = Queue()
         self.qty = 0
         self.cost = 0
         self.cost_base = 0
@@ -111,13 +110,14 @@ cdef class Book:
         """Adds a lot in acquisition order (transferred-in and opening lots can be older)."""
         lot.book = self
         lots = self.lots
-        cdef Lot last = lots[-1] if lots else None
+        cdef Lot last = lots.get(-1) if lots.size() else None
+        cdef Py_ssize_t i
         if last is None or (lot.open_time != NO_TIME and last.open_time != NO_TIME
                             and last.open_time <= lot.open_time and last.seq <= lot.seq):
-            lots.append(lot)
+            lots.push(lot)
         else:
-            i = len(lots)
-            while i and lots[i - 1].order() > lot.order():
+            i = lots.size()
+            while i and (<Lot>lots.get(i - 1)).order() > lot.order():
                 i -= 1
             lots.insert(i, lot)
         self.qty += lot.qty
@@ -134,18 +134,13 @@ cdef class Book:
         cdef i128 lot_qty, size
         cdef Py_ssize_t i
         cdef bint first = pick is fifo
-        while amount and lots:
+        while amount and lots.size():
             i = 0 if first else pick(lots)
-            lot = lots[i]
+            lot = lots.get(i)
             lot_qty = lot.qty
             size = lot_qty if lot_qty > 0 else -lot_qty
             if size <= amount:
-                if i == 0:
-                    lots.popleft()
-                elif i == len(lots) - 1:
-                    lots.pop()
-                else:
-                    del lots[i]
+                lots.pop_at(i)
                 amount -= size
                 piece = Piece.__new__(Piece)
                 piece.lot, piece.qty, piece.cost, piece.cost_base = lot, lot_qty, lot.cost, \
@@ -178,10 +173,8 @@ cdef class Book:
             p.cost_base, p.wash, p.wash_base
         new.opening_balance, new.replacement, new.book = lot.opening_balance, \
             lot.replacement, self
-        lots = self.lots
-        # a replacement is mostly the newest lot, else it is found by a scan
-        lots.insert(0 if lots[0] is lot else len(lots) - 1 if lots[-1] is lot
-                    else lots.index(lot), new)
+        # a replacement is mostly the newest lot: `find` starts there
+        self.lots.insert(0 if self.lots.get(0) is lot else self.lots.find(lot), new)
         return new
 
     def scale(self, num, den):
@@ -195,7 +188,7 @@ cdef class Book:
         for lot in self.lots:
             lot.qty = money_div(lot.qty * num, den)
             total += lot.qty
-        self.lots[-1].qty += target - total
+        self.lots.get(-1).qty += target - total
         self.qty = target
 
 
@@ -221,22 +214,23 @@ cdef Piece shave(Lot lot, i128 qty, i128 size):
     return p
 
 
-def fifo(lots) -> int:
+def fifo(Queue lots) -> int:
     return 0
 
 
-def lifo(lots) -> int:
-    return len(lots) - 1
+def lifo(Queue lots) -> int:
+    return lots.size() - 1
 
 
-def hifo(lots) -> int:
+def hifo(Queue lots) -> int:
     """Highest cost per unit first: for long lots the costliest, for short lots the one
     sold cheapest. Both realize the smallest gain; ties go to the oldest lot. The unit is
     cost / |quantity| (a short lot's cost is negative), compared as exact fractions."""
     cdef Py_ssize_t i, best = 0
     cdef i128 best_cost = 0, best_qty = 0, qty
     cdef Lot lot
-    for i, lot in enumerate(lots):
+    for i in range(lots.size()):
+        lot = lots.get(i)
         qty = lot.qty if lot.qty > 0 else -lot.qty
         if not best_qty or _greater(lot.cost, best_qty, best_cost, qty):
             best, best_cost, best_qty = i, lot.cost, qty
@@ -256,10 +250,10 @@ def opened_at(open_ts, missed):
     lots by open time). When none is left it falls back to FIFO and sets `missed[0]`."""
     cdef long long wanted = NO_TIME if open_ts is None else open_ts
 
-    def pick(lots) -> int:
-        cdef Lot lot
-        for i, lot in enumerate(lots):
-            if lot.open_time == wanted:
+    def pick(Queue lots) -> int:
+        cdef Py_ssize_t i
+        for i in range(lots.size()):
+            if (<Lot>lots.get(i)).open_time == wanted:
                 return i
         missed[0] = True
         return 0

@@ -1,6 +1,7 @@
 from cpython.array cimport array
 
 from qm_pipeline.lib.ledger.lots cimport Book, Lot
+from qm_pipeline.lib.ledger.queues cimport Queue
 from qm_pipeline.lib.ledger.quanta cimport i128
 
 
@@ -18,7 +19,7 @@ cdef class Bought:
 
 
 cdef class Group:
-    cdef object bought, waiting
+    cdef Queue bought, waiting
 
 
 cdef class Buys:
@@ -33,7 +34,8 @@ cdef class Groups:
 
 cdef class WashTracker:
     cdef bint taxpayer
-    cdef object config, groups, open
+    cdef object config, groups
+    cdef Queue open
     cdef array emitted  # the realized sink's emitted rows
     cdef bytearray disallowed  # and its disallowed amounts
     cdef long long window

@@ -30,13 +30,12 @@ security) and carried in base currency alongside. Amounts and units are integers
 QUANTUM (see `money`).
 """
 
-from collections import deque
-
 cimport cython
 
 from qm_pipeline.lib.ledger.config import WashMode
 
 from qm_pipeline.lib.ledger.lots cimport Book, Lot
+from qm_pipeline.lib.ledger.queues cimport Queue
 from qm_pipeline.lib.ledger.quanta cimport SCALE, i128, muldiv, share
 from qm_pipeline.lib.ledger.words cimport push, sparse2
 
@@ -55,8 +54,8 @@ cdef class Group:
     """Purchases (`Bought`, in purchase order) and waiting losses (in sale order)."""
 
     def __cinit__(self):
-        self.bought = deque()
-        self.waiting = deque()
+        self.bought = Queue()
+        self.waiting = Queue()
 
 
 cdef class Buys:
@@ -76,7 +75,7 @@ cdef class WashTracker:
         self.window = config.wash_window_days
         self.emitted, self.disallowed = sink.emitted, sink.disallowed.data
         self.groups = {}
-        self.open = deque()  # every waiting loss, in sale order
+        self.open = Queue()  # every waiting loss, in sale order
 
     cdef Groups _groups(self, Book book):
         """The book's `Groups`, made on first use."""
@@ -115,12 +114,14 @@ cdef class WashTracker:
         rec.disallowed = rec.disallowed_base = 0
         rec.done = False
         cdef Group group = self._groups(book).own
-        bought = group.bought
+        cdef Queue bought = group.bought
         cdef long long oldest = day - self.window
-        while bought and (<Bought>bought[0]).day < oldest:
+        while bought.size() and (<Bought>bought.get(0)).day < oldest:
             bought.popleft()
         cdef Bought b
-        for b in bought:  # splitting a candidate does not touch `bought`
+        cdef Py_ssize_t i
+        for i in range(bought.size()):  # splitting a candidate does not touch `bought`
+            b = bought.get(i)
             candidate = b.lot
             if candidate.qty > 0 and not candidate.replacement \
                     and candidate.origin != rec.origin:
@@ -128,8 +129,8 @@ cdef class WashTracker:
                 if not rec.remaining:
                     break
         if rec.remaining:
-            group.waiting.append(rec)
-            self.open.append(rec)
+            group.waiting.push(rec)
+            self.open.push(rec)
         else:
             self._finish(rec)
 
@@ -140,14 +141,17 @@ cdef class WashTracker:
         cdef WashLoss rec
         cdef Bought b
         cdef i128 units
+        cdef Queue waiting
+        cdef Py_ssize_t i
         cdef long long oldest = day - self.window
         for buys in self._groups(book).buys:
             group, units = buys.group, buys.units
             waiting = group.waiting
-            while waiting and ((<WashLoss>waiting[0]).done
-                               or (<WashLoss>waiting[0]).day < oldest):
+            while waiting.size() and ((<WashLoss>waiting.get(0)).done
+                                      or (<WashLoss>waiting.get(0)).day < oldest):
                 waiting.popleft()
-            for rec in waiting:
+            for i in range(waiting.size()):
+                rec = waiting.get(i)
                 if lot.replacement:
                     break
                 if not rec.done and rec.origin != lot.origin:
@@ -157,7 +161,7 @@ cdef class WashTracker:
             if not lot.replacement:
                 b = Bought.__new__(Bought)
                 b.day, b.lot, b.units = day, lot, units
-                group.bought.append(b)
+                group.bought.push(b)
 
     cdef _replace(self, WashLoss rec, Lot lot, i128 units):
         """`lot` (or the part of it the loss needs) becomes a replacement of `rec`."""
@@ -192,15 +196,16 @@ cdef class WashTracker:
         """Emits the rows of the losses whose 30 days after the sale are over before `day`."""
         cdef long long oldest = day - self.window
         cdef WashLoss rec
-        pending = self.open
-        while pending and ((<WashLoss>pending[0]).done or (<WashLoss>pending[0]).day < oldest):
+        cdef Queue pending = self.open
+        while pending.size() and ((<WashLoss>pending.get(0)).done
+                                  or (<WashLoss>pending.get(0)).day < oldest):
             rec = pending.popleft()
             if not rec.done:
                 self._finish(rec)
 
     def finish(self):
         cdef WashLoss rec
-        while self.open:
+        while self.open.size():
             rec = self.open.popleft()
             if not rec.done:
                 self._finish(rec)
