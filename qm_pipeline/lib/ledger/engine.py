@@ -9,8 +9,8 @@ it derives opening-balance lots (`opening`) and replays again with them seeded.
 The per-execution path is `executions.Executions.replay_trades`, compiled: the book
 found by list index (the stream numbers the (account, conid) pairs), 128-bit integer
 arithmetic on amounts in QUANTUMs (`quanta`), lots consumed from a queue, realized rows
-packed into the output's words as they are made (`outputs.Rows`). Events and opening balances are
-Decimal; they are converted where the engine applies them.
+packed into the output's words as they are made (`outputs.Rows`). Events and opening
+balances are Decimal; they are converted where the engine applies them.
 """
 
 from __future__ import annotations

@@ -304,7 +304,8 @@ class Rows:
     """Rows appended as packed 64-bit words to `data` while they are made: the integer
     fields, then the money fields' high words (`amount >> 64`), then their low words
     (`amount & LOW`), then the `tail` fields. The compiled replay writes them from C
-    structs of this layout (`words.pxd`); reading them back is numpy slicing."""
+    structs of this layout (`executions.Realized`, `positions.History`), and holds `data`:
+    `take` empties it in place. Reading them back is numpy slicing."""
 
     def __init__(self, ints: Sequence[str], money: Sequence[str],
                  tail: Sequence[str] = ()) -> None:
