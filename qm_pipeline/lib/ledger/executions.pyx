@@ -14,7 +14,7 @@ from qm_pipeline.lib.ledger.timeline import PRIO_TRADE, tiebreak
 
 from qm_pipeline.lib.ledger.lots cimport NO_TIME, Book, Lot, Piece
 from qm_pipeline.lib.ledger.positions cimport closed, opened, realized, touch
-from qm_pipeline.lib.ledger.quanta cimport SCALE, i128, in_base, mul_overflow, share
+from qm_pipeline.lib.ledger.quanta cimport i128, in_base, mul_overflow, share
 from qm_pipeline.lib.ledger.wash_sales cimport WashTracker
 from qm_pipeline.lib.ledger.words cimport append, high, low, push, sparse2
 

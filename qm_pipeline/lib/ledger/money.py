@@ -9,13 +9,13 @@ builds decimal128 columns from their 128-bit words without a Decimal in between
 
 Sums and differences are exact in both forms. Only two operations can produce
 non-terminating results, and both are rounded half-even to QUANTUM in one place each:
-pro-rata parts of a lot (closing 1 of 3 shares: `quanta.share`, Decimal `part`) and products with
-an FX rate (`quanta.in_base`, Decimal `to_base`). The integer forms round the exact quotient once.
-The Decimal forms round to 40 significant digits first, which can only change a result
-when the divisor itself has some 20 significant digits (a quantity with 18 decimals, as a
-reverse split leaves); otherwise the two agree (`test_money`). Callers keep totals exact
-by giving the last part the remainder (`amount - parts`), so no cent is created or lost
-by partial closes.
+pro-rata parts of a lot (closing 1 of 3 shares: `quanta.share`, Decimal `part`) and
+products with an FX rate (`quanta.in_base`, Decimal `to_base`). The integer forms round
+the exact quotient once. The Decimal forms round to 40 significant digits first, which
+can only change a result when the divisor itself has some 20 significant digits (a
+quantity with 18 decimals, as a reverse split leaves); otherwise the two agree
+(`test_money`). Callers keep totals exact by giving the last part the remainder
+(`amount - parts`), so no cent is created or lost by partial closes.
 
 The compiled replay (`executions`, `lots`, `wash_sales`, `positions`) holds these integers
 in 128-bit C integers and computes `share`, `div` and `in_base` in C where the product

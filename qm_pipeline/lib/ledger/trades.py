@@ -3,8 +3,8 @@
 Trades are the bulk of the input (a million rows is normal for an active account over
 years), so this module keeps them columnar: deduplication, filtering and sorting are
 Arrow kernels, the sorted stream is a list of row indices into the input (no sorted copy
-of a million rows), and rows become Python values only batch by batch as the replay
-consumes them (amounts as integers of QUANTUM, see `money`).
+of a million rows), and the replay reads them batch by batch as numpy arrays (amounts as
+the decimal columns' 128-bit words, `inputs.unit_words`), never as Python objects.
 
 Rules (DOMAIN.md §1):
 - One version per `transaction_id`: the newest report (`when_generated`, then
@@ -18,7 +18,7 @@ Rules (DOMAIN.md §1):
   the basis of an opening and out of the proceeds of a closing, matching IB's
   fifoPnlRealized (net of the closing commission, basis incl. the opening one).
 - The FX rate of a row already in base currency (rate 1, or none given) becomes null,
-  which `money.in_base` reads as "nothing to convert".
+  which the replay reads as "nothing to convert".
 - Replay order is (timestamp, transaction id left-padded, see `timeline`); a row with
   only a trade date is stamped at the start of that day.
 """
