@@ -224,3 +224,18 @@ def test_amounts_whose_products_pass_128_bits_stay_exact() -> None:
         assert row["proceeds_base"] == (proceeds * fx).quantize(QUANTUM, ROUND_HALF_EVEN)
     assert row["quantity"] == k
     assert row["cost"] > 10**10  # the premise: amounts far beyond 64 bits (10**28 QUANTUMs)
+
+
+def test_a_long_book_keeps_fifo_order_while_its_queue_drops_taken_slots() -> None:
+    """50 lots bought, 35 sold one at a time with buys in between: the compiled queue
+    (`queues.Queue`) drops its taken slots once they are half of it, and FIFO order holds
+    across that (realized rows oldest first, the open lots the newest)."""
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(120)]
+    trades = [trade(str(days[i]), 1, 10 + i, tid=f"B{i:02}") for i in range(50)]
+    trades += [trade(str(days[50 + i]), -1, 100, tid=f"S{i:02}") for i in range(35)]
+    trades += [trade(str(days[60]), 1, 99, tid="LATE", time="12:00")]
+    out = ledger(NO_WASH, trades=trades)
+    assert [r["lot_id"] for r in out.realized] == [f"U1|AAA|B{i:02}|0" for i in range(35)]
+    assert [r["cost"] for r in out.realized] == [10 + i for i in range(35)]
+    assert [lot["lot_id"] for lot in out.lots] == [
+        *(f"U1|AAA|B{i:02}|0" for i in range(35, 50)), "U1|AAA|LATE|0"]
