@@ -4,7 +4,6 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 setup(ext_modules=cythonize(
-    [Extension("qm_pipeline.lib.ledger.*", ["qm_pipeline/lib/ledger/*.pyx"],
-               extra_compile_args=["-O2"])],
+    [Extension("qm_pipeline.lib.ledger.*", ["qm_pipeline/lib/ledger/*.pyx"])],
     compiler_directives={"language_level": 3},
 ))
