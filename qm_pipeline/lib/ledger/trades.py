@@ -194,9 +194,19 @@ def _book_keys(accounts: pa.ChunkedArray, conids: pa.ChunkedArray,
         dictionary = encoded.dictionary.to_pylist()
         codes.append(encoded.indices.fill_null(len(dictionary)).to_numpy().astype(np.int64))
         words.append([*dictionary, None])
-    pairs, keys = np.unique(codes[0] * len(words[1]) + codes[1], return_inverse=True)
+    pairs, keys = _distinct(codes[0] * len(words[1]) + codes[1], len(words[0]) * len(words[1]))
     books = [(words[0][p // len(words[1])], words[1][p % len(words[1])]) for p in pairs.tolist()]
     return keys.astype(np.int32), books
+
+
+def _distinct(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)` for values in [0, bound): by a table of
+    the bound's size when it is not much larger than the values (no sort of a million)."""
+    if bound > 4 * len(values):
+        return np.unique(values, return_inverse=True)
+    present = np.zeros(bound, dtype=bool)
+    present[values] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[values]
 
 
 def _ensure_ids(t: pa.Table) -> pa.Table:
