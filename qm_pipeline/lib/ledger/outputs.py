@@ -544,12 +544,13 @@ class HistorySink:
                                           money_from_words(marks_low[:, j], marks_high[:, j]))
                      for j in range(3)]
         books = self._books()
-        book = book_columns(books, self.rows.field(words, "book"))
-        account, conid = (book(name).dictionary_decode() for name in ("account_id", "conid"))
+        book_index = self.rows.field(words, "book")
+        book = book_columns(books, book_index)
         episode = pa.array(self.rows.field(words, "episode"))
         episode_id = pc.if_else(pc.equal(episode, 0), pa.scalar(None, STR),
-                                pc.binary_join_element_wise(account, conid, episode.cast(STR),
-                                                            "|"))
+                                pc.binary_join_element_wise(
+                                    _book_ids(books).take(pa.array(book_index.astype(np.int32))),
+                                    episode.cast(STR), "|"))
         cost_array = money_from_words(*cost)
         self._batches.append(pa.RecordBatch.from_arrays([
             book("account_id"), book("conid"), _dates(self.rows.field(words, "date")),
@@ -681,10 +682,16 @@ class Flags:
 def lot_ids(books: pa.Table, tid_strings: TidStrings, lot_book: pa.Array, lot_tid: pa.Array,
             lot_n: pa.Array) -> pa.Array:
     """"account|conid|transaction id|n": the book and transaction that opened the lot, and
-    its number among the lots split off that opening ("account|conid" made once a book)."""
-    book = pc.binary_join_element_wise(books.column("account_id"), books.column("conid"), "|")
-    return pc.binary_join_element_wise(book.take(lot_book).combine_chunks(),
+    its number among the lots split off that opening."""
+    return pc.binary_join_element_wise(_book_ids(books).take(lot_book),
                                        tid_strings(lot_tid), lot_n.cast(STR), "|")
+
+
+def _book_ids(books: pa.Table) -> pa.Array:
+    """"account|conid" of each book, the start of its lot and episode ids (made once a book,
+    not once a row)."""
+    return pc.binary_join_element_wise(books.column("account_id").combine_chunks(),
+                                       books.column("conid").combine_chunks(), "|")
 
 
 _TERMS = pa.array(["SHORT", "LONG"], STR)

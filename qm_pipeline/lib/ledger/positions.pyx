@@ -15,18 +15,13 @@ from qm_pipeline.lib.ledger.money import SCALE, div
 
 from qm_pipeline.lib.ledger.lots cimport NO_TIME, Book
 from qm_pipeline.lib.ledger.quanta cimport i128
-from qm_pipeline.lib.ledger.words cimport append, high, low
+from qm_pipeline.lib.ledger.words cimport append, high, low, sparse1
 
 
 cdef struct History:  # a row of `outputs.HistorySink.rows`
     long long book, date, episode
     long long high[2]  # quantity, cost basis
     unsigned long long low[2]
-
-
-cdef struct Sparse1:  # `outputs.Sparse(1)`
-    long long row, high
-    unsigned long long low
 
 EXIT_BY_TRADE = {True: "SOLD", False: "COVERED"}
 
@@ -119,10 +114,8 @@ cdef _history_row(Book book, sink):
     cdef i128 qty = book.qty, cost = book.cost, cost_base = book.cost_base
     if not (book.dirty or (book.has_mark and qty)):
         return
-    cdef Sparse1 base
     if cost_base != cost:
-        base.row, base.high, base.low = sink.next_row(), high(cost_base), low(cost_base)
-        append(sink.base.data, &base, sizeof(base))
+        sparse1(sink.base.data, sink.next_row(), cost_base)
     if book.has_mark:
         mark = book.mark
         value = div(<object>qty * mark * <object>book.multiplier, SCALE * SCALE)

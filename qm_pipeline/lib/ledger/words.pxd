@@ -26,6 +26,17 @@ cdef inline unsigned long long low(i128 amount) noexcept:
     return <unsigned long long>(amount & LOW)
 
 
+cdef struct Sparse1:  # `outputs.Sparse(1)`: a row number, one amount
+    long long row, high
+    unsigned long long low
+
+
+cdef inline int sparse1(bytearray data, long long row, i128 a) except -1:
+    cdef Sparse1 w
+    w.row, w.high, w.low = row, high(a), low(a)
+    return append(data, &w, sizeof(w))
+
+
 cdef struct Sparse2:  # `outputs.Sparse(2)`: a row number, two amounts
     long long row
     long long high[2]
