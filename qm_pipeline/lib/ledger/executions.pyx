@@ -66,6 +66,7 @@ cdef class Executions:
         cdef Py_ssize_t i = 0, j, n_others = len(others)
         cdef long long next_ts = others[0].key[0] if others else NEVER
         cdef long long t, key
+        cdef i128 q, n, f
         cdef const long long[::1] ts, day, code, keys
         cdef Amounts qty, net, fx
         cdef list pairs = stream.books
@@ -87,8 +88,13 @@ cdef class Executions:
                 book = books[key]
                 if book is None:
                     book = books[key] = self.book(*pairs[key])
-                self._trade(book, t, day[j], code[j], _unit(&qty, j), _unit(&net, j),
-                            fx.valid[j], _unit(&fx, j) if fx.valid[j] else 0, TRADE)
+                try:
+                    q, n = _unit(&qty, j, "quantity"), _unit(&net, j, "cash")
+                    f = _unit(&fx, j, "FX rate") if fx.valid[j] else 0
+                except OverflowError as exc:
+                    raise OverflowError(f"transaction {self.tids.string(code[j])}: {exc}") \
+                        from None
+                self._trade(book, t, day[j], code[j], q, n, fx.valid[j], f, TRADE)
             self.realized.spill()
             self.history.spill()
             self.positions.spill()
@@ -229,9 +235,9 @@ cdef Amounts _amounts(words) except *:
     return a
 
 
-cdef inline i128 _unit(Amounts *a, Py_ssize_t j) except? -1:
+cdef inline i128 _unit(Amounts *a, Py_ssize_t j, str field) except? -1:
     """Value `j` of the column, in QUANTUMs (2 words 16 bytes apart: Arrow's decimal128)."""
     cdef i128 value = ((<i128>a.high[2 * j]) << 64) | <i128>a.low[2 * j]
     if a.factor != 1 and mul_overflow(value, a.factor, &value):
-        raise OverflowError("amount beyond decimal128(38, 18)")
+        raise OverflowError(f"{field} beyond decimal128(38, 18) at 18 decimal places")
     return value

@@ -7,6 +7,7 @@ import random
 from decimal import ROUND_HALF_EVEN, localcontext
 
 import pyarrow as pa
+import pytest
 
 from qm_pipeline.lib.ledger import LedgerConfig, LotMethod, WashMode
 from qm_pipeline.lib.ledger.money import QUANTUM
@@ -239,3 +240,10 @@ def test_a_long_book_keeps_fifo_order_while_its_queue_drops_taken_slots() -> Non
     assert [r["cost"] for r in out.realized] == [10 + i for i in range(35)]
     assert [lot["lot_id"] for lot in out.lots] == [
         *(f"U1|AAA|B{i:02}|0" for i in range(35, 50)), "U1|AAA|LATE|0"]
+
+
+def test_an_amount_beyond_the_output_columns_names_its_transaction_and_field() -> None:
+    """10**21 shares are 10**39 QUANTUMs: more than decimal128(38, 18) (and 128 bits) hold."""
+    trades = [trade("2024-01-02", 10**21, "0.000000000000000001", tid="HUGE")]  # cash 1,000
+    with pytest.raises(OverflowError, match=r"transaction HUGE: quantity beyond decimal128"):
+        ledger(NO_WASH, trades=trades)
